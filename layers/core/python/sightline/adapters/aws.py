@@ -1,0 +1,255 @@
+"""AWS adapters (boto3). Tested against moto; the same ports as the local adapters."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from sightline.errors import NotFound, TransientError
+from sightline.models import IngestInput
+from sightline.ports import AsyncInvocation
+
+_THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
+               "ProvisionedThroughputExceededException", "RequestLimitExceeded", "SlowDown",
+               "ServiceUnavailable", "InternalServerError"}
+
+
+def _raise_mapped(err: ClientError, what: str) -> None:
+    code = err.response.get("Error", {}).get("Code", "")
+    if code in ("NoSuchKey", "404", "NotFound", "ResourceNotFoundException"):
+        raise NotFound(f"{what} not found") from err
+    if code in _THROTTLING:
+        # Retried with backoff by the state machine, not here.
+        raise TransientError(f"{what}: {code}") from err
+    raise err
+
+
+class S3BlobStore:
+    def __init__(self, bucket: str, *, client: Any = None, kms_key_id: str | None = None) -> None:
+        self.bucket = bucket
+        self.s3 = client or boto3.client("s3")
+        self._sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id} if kms_key_id else {}
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                               **self._sse)
+        except ClientError as err:
+            _raise_mapped(err, key)
+        return self.uri(key)
+
+    def get_bytes(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if byte_range is not None:
+            kwargs["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        try:
+            return self.s3.get_object(**kwargs)["Body"].read()
+        except ClientError as err:
+            _raise_mapped(err, key)
+            raise  # unreachable; keeps type checkers honest
+
+    def upload_file(self, path: Path, key: str, content_type: str = "application/octet-stream") -> str:
+        extra = {"ContentType": content_type, **self._sse}
+        self.s3.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+        return self.uri(key)
+
+    def download_file(self, key: str, path: Path) -> None:
+        try:
+            self.s3.download_file(self.bucket, key, str(path))
+        except ClientError as err:
+            _raise_mapped(err, key)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def size(self, key: str) -> int:
+        try:
+            return int(self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except ClientError as err:
+            _raise_mapped(err, key)
+            raise
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list_keys(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start:start + 1000]]
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+def _to_dynamo(value: Any) -> Any:
+    # DynamoDB has no float type; round-trip through JSON turns floats into Decimals.
+    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+class DynamoTable:
+    def __init__(self, table: Any) -> None:
+        self._t = table
+
+    def put(self, pk: str, sk: str, item: dict[str, Any]) -> None:
+        self._t.put_item(Item={"pk": pk, "sk": sk, "item": _to_dynamo(item)})
+
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        got = self._t.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
+        return _from_dynamo(got["item"]) if got else None
+
+    def query(self, pk: str, sk_prefix: str = "") -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key
+
+        cond = Key("pk").eq(pk)
+        if sk_prefix:
+            cond = cond & Key("sk").begins_with(sk_prefix)
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": cond, "ConsistentRead": True}
+        while True:
+            page = self._t.query(**kwargs)
+            items.extend(_from_dynamo(i["item"]) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def delete(self, pk: str, sk: str) -> None:
+        self._t.delete_item(Key={"pk": pk, "sk": sk})
+
+    def update(self, pk: str, sk: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        names = {f"#f{i}": k for i, k in enumerate(changes)}
+        values = {f":v{i}": _to_dynamo(v) for i, v in enumerate(changes.values())}
+        sets = ", ".join(f"#item.#f{i} = :v{i}" for i in range(len(changes)))
+        try:
+            got = self._t.update_item(
+                Key={"pk": pk, "sk": sk},
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#item": "item", **names},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _from_dynamo(got["Attributes"]["item"])
+
+
+class DynamoTableStore:
+    """Logical table ``name`` lives in the DynamoDB table ``<prefix><name>`` (pk, sk strings)."""
+
+    def __init__(self, prefix: str, *, resource: Any = None) -> None:
+        self.prefix = prefix
+        self._ddb = resource or boto3.resource("dynamodb")
+
+    def table(self, name: str) -> DynamoTable:
+        return DynamoTable(self._ddb.Table(f"{self.prefix}{name}"))
+
+
+class EventBridgeBus:
+    source = "sightline"
+
+    def __init__(self, bus_name: str, *, client: Any = None) -> None:
+        self.bus_name = bus_name
+        self._eb = client or boto3.client("events")
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        resp = self._eb.put_events(Entries=[{
+            "Source": self.source, "DetailType": detail_type,
+            "Detail": json.dumps(detail, default=str), "EventBusName": self.bus_name,
+        }])
+        if resp.get("FailedEntryCount"):
+            raise TransientError(f"EventBridge rejected {detail_type}: {resp['Entries']}")
+
+
+class SageMakerAsyncCodec:
+    """InvokeEndpointAsync with input and output in S3."""
+
+    def __init__(self, endpoint_name: str, blobs: Any, *, client: Any = None) -> None:
+        self.endpoint_name = endpoint_name
+        self.blobs = blobs
+        self._rt = client or boto3.client("sagemaker-runtime")
+
+    def invoke_async(self, input_key: str, *, inference_id: str, content_type: str) -> AsyncInvocation:
+        try:
+            resp = self._rt.invoke_endpoint_async(
+                EndpointName=self.endpoint_name,
+                InputLocation=self.blobs.uri(input_key),
+                ContentType=content_type,
+                Accept="application/json",
+                InferenceId=inference_id,
+            )
+        except ClientError as err:
+            _raise_mapped(err, f"endpoint {self.endpoint_name}")
+            raise
+        return AsyncInvocation(
+            inference_id=inference_id, input_key=input_key,
+            output_key=_key_of(resp["OutputLocation"]),
+            failure_key=_key_of(resp.get("FailureLocation", "")),
+        )
+
+    def wait(self, invocation: AsyncInvocation, timeout_s: float) -> bytes:
+        from sightline.services.codec_client import wait_for_output
+
+        return wait_for_output(self.blobs, invocation, timeout_s, poll_s=2.0)
+
+
+def _key_of(uri: str) -> str:
+    if not uri:
+        return ""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3 URI: {uri}")
+    return uri.split("/", 3)[3]
+
+
+class StepFunctionsOrchestrator:
+    def __init__(self, ingest_arn: str, *, client: Any = None) -> None:
+        self.ingest_arn = ingest_arn
+        self._sfn = client or boto3.client("stepfunctions")
+
+    def start_ingest(self, payload: IngestInput) -> str:
+        # The execution name makes a replayed trigger for the same content a no-op.
+        name = f"{payload.video_id}-{int(time.time())}"[:80]
+        try:
+            resp = self._sfn.start_execution(stateMachineArn=self.ingest_arn, name=name,
+                                             input=payload.model_dump_json())
+        except ClientError as err:
+            _raise_mapped(err, "ingest state machine")
+            raise
+        return str(resp["executionArn"])
+
+    def wait(self, execution_id: str, timeout_s: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            desc = self._sfn.describe_execution(executionArn=execution_id)
+            if desc["status"] != "RUNNING" or time.monotonic() > deadline:
+                return {"status": desc["status"], "output": json.loads(desc.get("output") or "null"),
+                        "error": desc.get("error"), "cause": desc.get("cause")}
+            time.sleep(1.0)

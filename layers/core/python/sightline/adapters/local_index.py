@@ -1,0 +1,274 @@
+"""The k-NN index on one machine: faiss HNSW (the engine OpenSearch k-NN uses) over
+documents kept in SQLite, with OpenSearch's filter semantics.
+
+- SQLite holds every document and its vectors: the source of truth. The faiss graphs
+  are a cache of it, persisted beside it and rebuilt from it when missing, stale or
+  unreadable.
+- Every search is filtered by tenant, then by the optional filters.
+- Like OpenSearch's faiss engine, a filtered query runs exactly over the filtered set
+  when that set is small (≤ k, or count × dim ≤ 2,048,000), and falls back to exact
+  when the filtered graph walk returns fewer than k hits: a small tenant never gets a
+  worse answer than a large one.
+- An upsert of an existing document tombstones its old vector; vectors of different
+  embedding models are never compared.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sightline.models import IndexDocument, SearchHit
+from sightline.ports import SearchFilters
+
+logger = logging.getLogger(__name__)
+
+HNSW_M = 32
+EF_CONSTRUCTION = 128
+EF_SEARCH = 128
+EXACT_BUDGET = 2_048_000  # OpenSearch's default: filtered count × dimension
+FIELDS = ("text_embedding", "latent_embedding")
+
+
+class LocalVectorIndex:
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._db_path = self.dir / "documents.db"
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._graphs: dict[str, Any] = {}
+        self._loaded_generation = -1
+        db = self._db()
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS docs (
+              label INTEGER PRIMARY KEY AUTOINCREMENT,
+              doc_id TEXT NOT NULL, tenant_id TEXT NOT NULL, video_id TEXT NOT NULL,
+              camera_id TEXT, t0 REAL NOT NULL, t1 REAL NOT NULL, events TEXT NOT NULL,
+              embedding_model TEXT NOT NULL, doc TEXT NOT NULL,
+              text_vec BLOB NOT NULL, latent_vec BLOB, deleted INTEGER NOT NULL DEFAULT 0);
+            CREATE INDEX IF NOT EXISTS docs_live ON docs (tenant_id, deleted);
+            CREATE UNIQUE INDEX IF NOT EXISTS docs_current ON docs (doc_id) WHERE deleted = 0;
+            CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+            INSERT OR IGNORE INTO meta VALUES ('generation', 0);
+            """
+        )
+
+    # ----- storage ---------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._db_path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    def _generation(self) -> int:
+        return int(self._db().execute("SELECT v FROM meta WHERE k='generation'").fetchone()[0])
+
+    @staticmethod
+    def _doc_id(tenant_id: str, manifest_id: str) -> str:
+        return f"{tenant_id}|{manifest_id}"
+
+    # ----- writes ----------------------------------------------------------------
+
+    def upsert(self, doc: IndexDocument) -> None:
+        text = np.asarray(doc.text_embedding, dtype=np.float32)
+        latent = (np.asarray(doc.latent_embedding, dtype=np.float32)
+                  if doc.latent_embedding is not None else None)
+        body = doc.model_dump(mode="json", exclude={"text_embedding", "latent_embedding"})
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                doc_id = self._doc_id(doc.tenant_id, doc.manifest_id)
+                db.execute("UPDATE docs SET deleted = 1 WHERE doc_id = ? AND deleted = 0", (doc_id,))
+                db.execute(
+                    "INSERT INTO docs (doc_id, tenant_id, video_id, camera_id, t0, t1, events, "
+                    "embedding_model, doc, text_vec, latent_vec) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (doc_id, doc.tenant_id, doc.video_id, doc.camera_id, doc.t0, doc.t1,
+                     json.dumps(sorted(set(doc.events))), doc.embedding_model, json.dumps(body),
+                     _unit(text).tobytes(), None if latent is None else _unit(latent).tobytes()),
+                )
+                db.execute("UPDATE meta SET v = v + 1 WHERE k = 'generation'")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            # Graphs are rebuilt lazily on the next search (they may be from another process).
+
+    def delete_video(self, tenant_id: str, video_id: str) -> int:
+        with self._lock:
+            db = self._db()
+            cur = db.execute("UPDATE docs SET deleted = 1 WHERE tenant_id = ? AND video_id = ? "
+                             "AND deleted = 0", (tenant_id, video_id))
+            db.execute("UPDATE meta SET v = v + 1 WHERE k = 'generation'")
+            return cur.rowcount
+
+    # ----- reads -----------------------------------------------------------------
+
+    def get(self, tenant_id: str, manifest_id: str) -> IndexDocument | None:
+        row = self._db().execute(
+            "SELECT doc, text_vec, latent_vec FROM docs WHERE doc_id = ? AND deleted = 0",
+            (self._doc_id(tenant_id, manifest_id),)).fetchone()
+        if row is None:
+            return None
+        body = json.loads(row[0])
+        body["text_embedding"] = np.frombuffer(row[1], dtype=np.float32).tolist()
+        body["latent_embedding"] = (np.frombuffer(row[2], dtype=np.float32).tolist()
+                                    if row[2] is not None else None)
+        return IndexDocument.model_validate(body)
+
+    def count(self, tenant_id: str | None = None) -> int:
+        if tenant_id is None:
+            return int(self._db().execute("SELECT count(*) FROM docs WHERE deleted = 0").fetchone()[0])
+        return int(self._db().execute("SELECT count(*) FROM docs WHERE deleted = 0 AND tenant_id = ?",
+                                      (tenant_id,)).fetchone()[0])
+
+    def search(self, tenant_id: str, vector: Sequence[float], *, k: int = 10,
+               filters: SearchFilters | None = None, field: str = "text_embedding",
+               embedding_model: str | None = None) -> list[SearchHit]:
+        if field not in FIELDS:
+            raise ValueError(f"unknown vector field {field}")
+        query = _unit(np.asarray(vector, dtype=np.float32))
+        labels = self._allowed(tenant_id, filters, field, embedding_model, query.shape[0])
+        if labels.size == 0:
+            return []
+        k = max(1, min(k, 1000))
+        if labels.size <= k or labels.size * query.shape[0] <= EXACT_BUDGET:
+            scored = self._exact(labels, query, field, k)
+        else:
+            scored = self._approximate(labels, query, field, k)
+            if len(scored) < k:
+                scored = self._exact(labels, query, field, k)
+        return self._hits(scored)
+
+    def _allowed(self, tenant_id: str, filters: SearchFilters | None, field: str,
+                 embedding_model: str | None, dim: int) -> np.ndarray:
+        col = "text_vec" if field == "text_embedding" else "latent_vec"
+        sql = [f"SELECT label, events FROM docs WHERE deleted = 0 AND tenant_id = ? "
+               f"AND {col} IS NOT NULL AND length({col}) = ?"]
+        args: list[Any] = [tenant_id, dim * 4]
+        if embedding_model and field == "text_embedding":
+            sql.append("AND embedding_model = ?")
+            args.append(embedding_model)
+        f = filters or SearchFilters()
+        for column, values in (("video_id", f.video_ids), ("camera_id", f.camera_ids)):
+            if values:
+                sql.append(f"AND {column} IN ({','.join('?' * len(values))})")
+                args.extend(values)
+        if f.t_from is not None:
+            sql.append("AND t1 >= ?")
+            args.append(f.t_from)
+        if f.t_to is not None:
+            sql.append("AND t0 <= ?")
+            args.append(f.t_to)
+        rows = self._db().execute(" ".join(sql), args).fetchall()
+        if f.event_types:
+            wanted = set(f.event_types)
+            rows = [r for r in rows if wanted & set(json.loads(r[1]))]
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def _vectors(self, labels: np.ndarray, field: str) -> np.ndarray:
+        col = "text_vec" if field == "text_embedding" else "latent_vec"
+        out = []
+        db = self._db()
+        for start in range(0, labels.size, 900):
+            part = labels[start:start + 900].tolist()
+            rows = dict(db.execute(f"SELECT label, {col} FROM docs WHERE label IN "
+                                   f"({','.join('?' * len(part))})", part).fetchall())
+            out.extend(np.frombuffer(rows[label], dtype=np.float32) for label in part)
+        return np.stack(out)
+
+    def _exact(self, labels: np.ndarray, query: np.ndarray, field: str, k: int
+               ) -> list[tuple[int, float]]:
+        scores = self._vectors(labels, field) @ query
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(labels[i]), float(scores[i])) for i in order]
+
+    def _approximate(self, labels: np.ndarray, query: np.ndarray, field: str, k: int
+                     ) -> list[tuple[int, float]]:
+        import faiss
+
+        graph = self._graph(field, query.shape[0])
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(EF_SEARCH, k)
+        params.sel = faiss.IDSelectorBatch(labels)
+        scores, ids = graph.search(query[None, :], k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def _graph(self, field: str, dim: int) -> Any:
+        """The HNSW graph of ``field``: from memory, from disk, or rebuilt from SQLite."""
+        import faiss
+
+        with self._lock:
+            generation = self._generation()
+            if generation != self._loaded_generation:
+                self._graphs.clear()
+                self._loaded_generation = generation
+            key = f"{field}:{dim}"
+            if key in self._graphs:
+                return self._graphs[key]
+            path = self.dir / f"{field}-{dim}-g{generation}.faiss"
+            graph = None
+            if path.is_file():
+                try:
+                    graph = faiss.read_index(str(path))
+                except RuntimeError:
+                    logger.warning("index file %s unreadable; rebuilding from documents", path)
+            if graph is None:
+                graph = self._build(field, dim)
+                tmp = path.with_suffix(".tmp")
+                faiss.write_index(graph, str(tmp))
+                tmp.replace(path)
+                for old in self.dir.glob(f"{field}-{dim}-g*.faiss"):
+                    if old != path:
+                        old.unlink(missing_ok=True)
+            self._graphs[key] = graph
+            return graph
+
+    def _build(self, field: str, dim: int) -> Any:
+        import faiss
+
+        col = "text_vec" if field == "text_embedding" else "latent_vec"
+        rows = self._db().execute(f"SELECT label, {col} FROM docs WHERE deleted = 0 AND "
+                                  f"{col} IS NOT NULL AND length({col}) = ?", (dim * 4,)).fetchall()
+        hnsw = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = EF_CONSTRUCTION
+        graph = faiss.IndexIDMap2(hnsw)
+        if rows:
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            graph.add_with_ids(vecs, ids)
+        return graph
+
+    def _hits(self, scored: list[tuple[int, float]]) -> list[SearchHit]:
+        if not scored:
+            return []
+        labels = [label for label, _ in scored]
+        rows = dict(self._db().execute(
+            f"SELECT label, doc FROM docs WHERE label IN ({','.join('?' * len(labels))})",
+            labels).fetchall())
+        hits = []
+        for label, score in scored:
+            doc = json.loads(rows[label])
+            hits.append(SearchHit(
+                manifest_id=doc["manifest_id"], video_id=doc["video_id"], score=score,
+                t0=doc["t0"], t1=doc["t1"], description=doc["description"],
+                camera_id=doc.get("camera_id"), roi_suggestion=doc.get("roi_suggestion")))
+        return hits
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return (v / norm if norm > 0 else v).astype(np.float32)

@@ -1,0 +1,83 @@
+"""Typed configuration, read once from the environment (``SIGHTLINE_*``).
+
+The provider behind each port is chosen here, never by editing code: the same
+handlers run in Lambda (``aws``) and in the embedded default (``local``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["local", "aws"]
+
+
+class Settings(BaseSettings):
+    """Process-wide settings; validated at cold start."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGHTLINE_", extra="ignore")
+
+    home: Annotated[Path, Field(description="Root of all local state")] = Path(".sightline")
+
+    # Which adapter serves each port. Bedrock and OpenSearch providers are not built yet.
+    blobs: Backend = "local"
+    tables: Backend = "local"
+    orchestrator: Backend = "local"
+    codec: Backend = "local"
+    describer: Literal["local"] = "local"
+    embedder: Literal["local"] = "local"
+    index: Literal["local"] = "local"
+    bus: Backend = "local"
+
+    # AWS resource names (set by the CDK as Lambda environment variables).
+    region: str = "us-east-1"
+    bucket: str = "sightline-data"
+    table_prefix: str = "sightline-"
+    ingest_state_machine_arn: str = ""
+    process_chunk_state_machine_arn: str = ""
+    codec_endpoint_name: str = "sightline-codec"
+    event_bus_name: str = "sightline"
+
+    # Pipeline behaviour.
+    default_tenant: str = "local/default"
+    chunk_seconds: Annotated[float, Field(gt=1, le=120)] = 10.0
+    chunk_overlap_seconds: Annotated[float, Field(ge=0, le=10)] = 0.0
+    max_video_bytes: Annotated[int, Field(gt=0)] = 4 * 1024**3
+    max_video_seconds: Annotated[float, Field(gt=0)] = 4 * 3600.0
+    max_frame_pixels: Annotated[int, Field(gt=0)] = 3840 * 2160
+    describe_sample_fps: Annotated[float, Field(gt=0, le=30)] = 2.0
+    codec_timeout_seconds: Annotated[float, Field(gt=0)] = 900.0
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    threads: Annotated[int, Field(ge=1, le=64)] = 2
+
+    @property
+    def blob_root(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "sightline.db"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings (cached; call ``reset_settings`` after changing the environment)."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings and every adapter built from them (tests, CLI --home)."""
+    get_settings.cache_clear()
+    from sightline import factory, handlers  # local import: both depend on config
+
+    factory.reset()
+    handlers.pipeline.cache_clear()

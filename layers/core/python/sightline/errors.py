@@ -1,0 +1,28 @@
+"""Domain exceptions. Step Functions matches Retry/Catch on the class name."""
+
+
+class SightlineError(Exception):
+    """Base of every domain error."""
+
+
+class InvalidVideo(SightlineError):
+    """The input is not a usable video (corrupt, empty, non-video, unsupported, over limit).
+
+    Not retried: the same bytes fail the same way.
+    """
+
+
+class TransientError(SightlineError):
+    """A dependency failed in a way that may pass on retry (throttling, timeouts)."""
+
+
+class NotFound(SightlineError):
+    """No such object for this tenant (another tenant's object is also "not found")."""
+
+
+class CodecError(SightlineError):
+    """The codec endpoint reported a failure for a request."""
+
+
+class CorruptData(SightlineError):
+    """Stored data failed its integrity check and was not served."""

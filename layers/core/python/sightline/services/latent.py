@@ -1,0 +1,70 @@
+"""Features computed from a chunk's codec tokens, never decoding the video.
+
+- ``embedding``: the chunk's bag of visual words — a Hellinger-normalised histogram of
+  codebook indices (sqrt of frequencies, unit length), so cosine similarity compares the
+  visual vocabulary of two chunks (clip-to-clip search).
+- ``activity``: per token step, the fraction of tokens whose index changed since the
+  previous step; on a fixed camera the background's tokens are stable, so this tracks
+  how much of the scene moves.
+- ``anomaly_score``: the chunk's peak activity in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sightline import tokenblob
+
+DEFAULT_CODEBOOK_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class LatentFeatures:
+    codebook_id: str
+    embedding: list[float]
+    activity: list[float]
+    step_seconds: float
+    anomaly_score: float
+    sideinfo_means: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"codebook_id": self.codebook_id, "embedding": self.embedding,
+                "activity": self.activity, "step_seconds": self.step_seconds,
+                "anomaly_score": self.anomaly_score, "sideinfo_means": self.sideinfo_means}
+
+
+def token_histogram(tokens: np.ndarray, codebook_size: int) -> np.ndarray:
+    counts = np.bincount(tokens.ravel().astype(np.int64), minlength=codebook_size)
+    counts = counts[:codebook_size].astype(np.float64)
+    vec = np.sqrt(counts / max(counts.sum(), 1.0))
+    norm = np.linalg.norm(vec)
+    return (vec / norm if norm > 0 else vec).astype(np.float32)
+
+
+def token_activity(tokens: np.ndarray) -> np.ndarray:
+    if tokens.shape[0] < 2:
+        return np.zeros(tokens.shape[0], dtype=np.float32)
+    changed = (tokens[1:] != tokens[:-1]).mean(axis=(1, 2))
+    return np.concatenate([[0.0], changed]).astype(np.float32)
+
+
+def from_blob(blob: bytes, *, expected_hash: str, sideinfo: bytes | None = None) -> LatentFeatures:
+    """Verify the blob (BLAKE3) and compute its features. Raises CorruptBlobError."""
+    header, tokens = tokenblob.unpack_tokens(blob, expected_hash=expected_hash)
+    size = header.codebook_size or DEFAULT_CODEBOOK_SIZE
+    activity = token_activity(tokens)
+    means: dict[str, float] = {}
+    if sideinfo:
+        side_header, fields = tokenblob.unpack_sideinfo(sideinfo)
+        means = {name: round(float(arr.mean()), 6) for name, arr in fields.items()}
+    return LatentFeatures(
+        codebook_id=header.codebook_id,
+        embedding=token_histogram(tokens, size).tolist(),
+        activity=[round(float(a), 6) for a in activity],
+        step_seconds=header.time_stride / header.fps,
+        anomaly_score=round(float(activity.max(initial=0.0)), 6),
+        sideinfo_means=means,
+    )

@@ -1,0 +1,192 @@
+"""``sightline``: the embedded default from the command line.
+
+State is shared between invocations through SIGHTLINE_HOME (default ``.sightline/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _configure(args: argparse.Namespace) -> None:
+    if args.home:
+        os.environ["SIGHTLINE_HOME"] = str(args.home)
+    # Library logs go to stderr and stay quiet unless asked; stdout is for results.
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.verbose else "WARNING")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "sightline")
+    from sightline.config import reset_settings
+
+    reset_settings()
+
+
+def _app() -> Any:
+    from sightline_local.app import LocalApp
+
+    return LocalApp.create()
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, default=str), flush=True)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    app = _app()
+    worst = 0
+    for raw in args.paths:
+        path = Path(raw)
+        if not path.is_file():
+            result = {"video_id": None, "path": str(path), "status": "failed", "chunks": 0,
+                      "events": [], "reason": "no such file"}
+            worst = EXIT_FAILED
+        else:
+            result = app.ingest_and_wait(path, tenant_id=args.tenant, timeout_s=args.timeout,
+                                         progress=not args.json and sys.stderr.isatty())
+            if result["status"] != "completed":
+                worst = EXIT_FAILED
+        if args.json:
+            _print_json(result)
+        else:
+            _print_ingest(path, result)
+    return worst
+
+
+def _print_ingest(path: Path, r: dict[str, Any]) -> None:
+    print(f"{path.name}: {r['status']}  video_id={r['video_id']}  chunks={r['chunks']}"
+          + (f"  reason: {r['reason']}" if r.get("reason") else ""))
+    for e in r["events"]:
+        print(f"  {e['start_s']:7.1f}s – {e['end_s']:7.1f}s  {e['type']:<8} "
+              f"{e['confidence']:.2f}  {e['description']}")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    hits = _app().search(args.text, tenant_id=args.tenant, k=args.k, video_id=args.video)
+    if args.json:
+        _print_json({"hits": hits})
+    else:
+        for h in hits:
+            print(f"{h['score']:.3f}  {h['video_id']}  {h['start_s']:6.1f}-{h['end_s']:6.1f}s  "
+                  f"{h['description']}")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    events = _app().events(tenant_id=args.tenant, video_id=args.video, event_type=args.type)
+    if args.json:
+        _print_json({"events": events})
+    else:
+        for e in events:
+            print(f"{e['video_id']}  {e['start_s']:7.1f}s – {e['end_s']:7.1f}s  {e['type']:<8} "
+                  f"{e['confidence']:.2f}  {e['description']}")
+    return 0
+
+
+def cmd_videos(args: argparse.Namespace) -> int:
+    videos = _app().videos(tenant_id=args.tenant)
+    if args.json:
+        _print_json({"videos": videos})
+    else:
+        for v in videos:
+            print(f"{v['video_id']}  {v['status']:<10} chunks {v['chunks_done']}/{v['chunks_total']}"
+                  f"  events {v['events_count']}  {v['filename']}"
+                  + (f"  reason: {v['failure_reason']}" if v.get("failure_reason") else ""))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sightline_local.samples import vtest_clip
+
+    app = _app()
+    clip = vtest_clip(app.settings.home / "samples")
+    print(f"Ingesting {clip} through the batch pipeline (embedded default) ...", flush=True)
+    result = app.ingest_and_wait(clip, tenant_id=args.tenant, timeout_s=args.timeout,
+                                 progress=sys.stderr.isatty())
+    _print_ingest(clip, result)
+    if result["status"] != "completed":
+        return EXIT_FAILED
+    for query in ("people walking", "a parked car", "a crowd of people", "an empty scene"):
+        print(f'\nsearch "{query}":')
+        for h in app.search(query, tenant_id=args.tenant, k=3):
+            print(f"  {h['score']:.3f}  {h['start_s']:6.1f}-{h['end_s']:6.1f}s  {h['description']}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from sightline_local.bench import pipeline_benchmark
+
+    report = pipeline_benchmark(Path(args.clip) if args.clip else None)
+    if args.json:
+        _print_json(report)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sightline", description=__doc__)
+    p.add_argument("--home", type=Path, help="data directory (default $SIGHTLINE_HOME or .sightline)")
+    p.add_argument("--tenant", default=None, help="org/project (default: the local tenant)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="run the batch pipeline on local files and wait")
+    s.add_argument("paths", nargs="+")
+    s.add_argument("--json", action="store_true", help="one JSON object per video")
+    s.add_argument("--timeout", type=float, default=3600.0)
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("search", help="semantic search over chunk descriptions")
+    s.add_argument("text")
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--video", default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("events", help="list detected events")
+    s.add_argument("--video", default=None)
+    s.add_argument("--type", default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_events)
+
+    s = sub.add_parser("videos", help="list videos and their status")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_videos)
+
+    s = sub.add_parser("demo", help="ingest vtest.avi, print its events and a few searches")
+    s.add_argument("--timeout", type=float, default=3600.0)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("bench", help="end-to-end real-time factor and time per step")
+    s.add_argument("--clip", default=None, help="video to ingest (default vtest.avi)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure(args)
+    from sightline.errors import SightlineError
+
+    try:
+        code = int(args.func(args))
+    except SightlineError as exc:
+        print(f"sightline: {exc}", file=sys.stderr)
+        code = EXIT_FAILED
+    except KeyboardInterrupt:
+        code = 130
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""The only module that touches moto internals.
+
+moto 5.2's Step Functions interpreter (``execute_state_machine``) runs our ASL files as
+written. Two patches make it run them in-process:
+
+1. It invokes Lambda tasks through moto's Lambda backend, which would need Docker; we
+   replace the one function it calls, ``lambda_eval_utils._invoke_lambda_function``, so
+   each Lambda task calls our handler function in-process.
+2. Its ``states:startExecution(.sync:2)`` integration passes the ASL's parameter names
+   (``StateMachineArn``, ``Input``, ``Name``) to botocore unchanged, and botocore's
+   serializer knows only ``stateMachineArn``, ``input``, ``name``; we rename them first,
+   as the real service does, and name the child execution when the ASL gives no name
+   (AWS uses a UUID; moto would use "None" for every child). Its responses likewise
+   keep botocore's names (``executionArn``, ``output``) where the ASL and the
+   interpreter's own ``.sync`` poller expect the service's (``ExecutionArn``, ``Output``).
+3. ``start_execution`` deep-copies the state machine, including the executions already
+   running on it (threads, locks), which fails for the second concurrent execution of
+   one state machine (a Map over chunks); the copy now leaves the execution list out.
+
+``tests/unit/test_moto_sfn.py`` checks every assumption made here and fails loudly if a
+moto upgrade breaks one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import moto
+from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn,
+)
+
+SUPPORTED_MOTO = ("5.2.",)
+# (function name or ARN, payload bytes) -> (result, error); error = {"errorType", "errorMessage"}
+Dispatch = Callable[[str, bytes], tuple[Any, dict[str, str] | None]]
+
+_original = lambda_eval_utils._invoke_lambda_function
+_original_sfn_normalise = state_task_service_sfn.StateTaskServiceSfn._normalise_parameters
+_original_sfn_response = state_task_service_sfn.StateTaskServiceSfn._normalise_response
+_dispatch: Dispatch | None = None
+_SFN_PARAMETER_NAMES = {"StateMachineArn": "stateMachineArn", "Input": "input", "Name": "name",
+                        "TraceHeader": "traceHeader"}
+
+
+def check_moto_version() -> None:
+    if not moto.__version__.startswith(SUPPORTED_MOTO):
+        raise RuntimeError(
+            f"sightline_local.moto_sfn supports moto {SUPPORTED_MOTO}, found {moto.__version__}; "
+            "re-check the patched internals before upgrading")
+
+
+def _invoke_in_process(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict:
+    if _dispatch is None:
+        return _original(parameters=parameters, region=region, state_credentials=state_credentials)
+    payload = parameters.get("Payload") or b"{}"
+    result, error = _dispatch(str(parameters["FunctionName"]), payload)
+    response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+    if error is not None:
+        # The same shape as Lambda's unhandled-error response: the interpreter takes
+        # ``errorType`` as the error name that Retry and Catch match.
+        response["FunctionError"] = "Unhandled"
+        response["Payload"] = error
+    else:
+        response["Payload"] = json.loads(json.dumps(result))
+    return response
+
+
+def _sfn_normalise(self: Any, parameters: dict, boto_service_name: str | None = None,
+                   service_action_name: str | None = None) -> None:
+    _original_sfn_normalise(self, parameters, boto_service_name=boto_service_name,
+                            service_action_name=service_action_name)
+    for asl_name, boto_name in _SFN_PARAMETER_NAMES.items():
+        if asl_name in parameters:
+            parameters[boto_name] = parameters.pop(asl_name)
+    if "stateMachineArn" in parameters and not parameters.get("name"):
+        parameters["name"] = str(uuid.uuid4())
+
+
+def _sfn_response(self: Any, response: Any, boto_service_name: str | None = None,
+                  service_action_name: str | None = None) -> None:
+    _original_sfn_response(self, response, boto_service_name=boto_service_name,
+                           service_action_name=service_action_name)
+    if isinstance(response, dict):
+        for key in [k for k in response if k[:1].islower()]:
+            response[key[0].upper() + key[1:]] = response.pop(key)
+
+
+def _state_machine_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
+    clone = self.__class__.__new__(self.__class__)
+    memo[id(self)] = clone
+    for key, value in self.__dict__.items():
+        setattr(clone, key, [] if key == "executions" else copy.deepcopy(value, memo))
+    return clone
+
+
+def install(dispatch: Dispatch) -> None:
+    """Route every Lambda task of the interpreter to ``dispatch``; fix nested executions."""
+    global _dispatch
+    check_moto_version()
+    _dispatch = dispatch
+    lambda_eval_utils._invoke_lambda_function = _invoke_in_process
+    state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _sfn_normalise
+    state_task_service_sfn.StateTaskServiceSfn._normalise_response = _sfn_response
+    StateMachine.__deepcopy__ = _state_machine_deepcopy  # type: ignore[attr-defined]
+
+
+def uninstall() -> None:
+    global _dispatch
+    _dispatch = None
+    lambda_eval_utils._invoke_lambda_function = _original
+    state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _original_sfn_normalise
+    state_task_service_sfn.StateTaskServiceSfn._normalise_response = _original_sfn_response
+    if "__deepcopy__" in StateMachine.__dict__:
+        del StateMachine.__deepcopy__
+
+
+def mock_config() -> dict[str, Any]:
+    """moto configuration that turns on the ASL interpreter."""
+    return {"stepfunctions": {"execute_state_machine": True}}

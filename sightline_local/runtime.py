@@ -1,0 +1,143 @@
+"""The embedded default's orchestrator: the ASL files in ``state_machines/`` executed by
+moto's interpreter, with Lambda tasks dispatched to the handlers in ``functions/``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from sightline.errors import NotFound
+from sightline.models import IngestInput
+from sightline_local import moto_sfn
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STATE_MACHINES = REPO_ROOT / "state_machines"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+FUNCTIONS = ("probe", "chunk", "encode", "describe", "latent", "events", "index",
+             "finalize", "fail")
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:sightline-{name}"
+
+
+def substitutions() -> dict[str, str]:
+    """The local values of the ASL DefinitionSubstitutions (the CDK sets the AWS ones)."""
+    subs = {f"{name.capitalize()}FunctionArn": function_arn(name) for name in FUNCTIONS}
+    subs["ProcessChunkStateMachineArn"] = (
+        f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sightline-process_chunk")
+    return subs
+
+
+def render_asl(name: str, subs: dict[str, str]) -> str:
+    text = (STATE_MACHINES / f"{name}.asl.json").read_text()
+    for key, value in subs.items():
+        text = text.replace("${" + key + "}", value)
+    if "${" in text:
+        raise ValueError(f"{name}.asl.json has an unresolved substitution")
+    json.loads(text)
+    return text
+
+
+@dataclass
+class _LambdaContext:
+    function_name: str
+    aws_request_id: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 3008
+    function_version: str = "$LATEST"
+    log_group_name: str = "/local/sightline"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def dispatch(function: str, payload: bytes) -> tuple[Any, dict[str, str] | None]:
+    """Call the handler named by a Lambda ARN, as Lambda would."""
+    name = function.rsplit(":", 1)[-1].removeprefix("sightline-")
+    if name not in FUNCTIONS:
+        return None, {"errorType": "ResourceNotFoundException",
+                      "errorMessage": f"no local function {function}"}
+    handler = importlib.import_module(f"functions.{name}.handler").lambda_handler
+    context = _LambdaContext(function_name=f"sightline-{name}", aws_request_id=str(uuid.uuid4()),
+                             invoked_function_arn=function_arn(name))
+    try:
+        event = json.loads(payload)
+        return handler(event, context), None
+    except Exception as exc:  # Lambda turns any exception into an error payload
+        logger.info("local function %s failed: %s: %s", name, type(exc).__name__, exc)
+        return None, {"errorType": type(exc).__name__, "errorMessage": str(exc),
+                      "stackTrace": traceback.format_exception(exc)[-3:]}
+
+
+class _Engine:
+    """One moto Step Functions backend per process, holding both state machines."""
+
+    _lock = threading.Lock()
+    _instance: _Engine | None = None
+
+    def __init__(self) -> None:
+        self._mock = mock_aws(config=moto_sfn.mock_config())
+        self._mock.start()
+        moto_sfn.install(dispatch)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        subs = substitutions()
+        self.arns: dict[str, str] = {}
+        for name in ("process_chunk", "ingest_video"):
+            resp = self.sfn.create_state_machine(
+                name=f"sightline-{name}", definition=render_asl(name, subs),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/sightline-local")
+            self.arns[name] = resp["stateMachineArn"]
+
+    @classmethod
+    def get(cls) -> _Engine:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+
+class LocalOrchestrator:
+    """The Orchestrator port on one machine."""
+
+    def __init__(self) -> None:
+        self._engine = _Engine.get()
+
+    def start_ingest(self, payload: IngestInput) -> str:
+        resp = self._engine.sfn.start_execution(
+            stateMachineArn=self._engine.arns["ingest_video"],
+            name=f"{payload.video_id}-{uuid.uuid4().hex[:8]}", input=payload.model_dump_json())
+        return str(resp["executionArn"])
+
+    def wait(self, execution_id: str, timeout_s: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                desc = self._engine.sfn.describe_execution(executionArn=execution_id)
+            except self._engine.sfn.exceptions.ExecutionDoesNotExist as exc:
+                raise NotFound(f"execution {execution_id} not found") from exc
+            if desc["status"] != "RUNNING" or time.monotonic() > deadline:
+                return {"status": desc["status"], "output": json.loads(desc.get("output") or "null"),
+                        "error": desc.get("error"), "cause": desc.get("cause")}
+            time.sleep(0.2)
+
+    def history(self, execution_id: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = self._engine.sfn.get_execution_history(
+            executionArn=execution_id, maxResults=1000)["events"]
+        return events

@@ -1,0 +1,105 @@
+"""The AWS adapters against moto: the same port contracts as the local adapters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from sightline.adapters.aws import (
+    DynamoTableStore,
+    EventBridgeBus,
+    S3BlobStore,
+    SageMakerAsyncCodec,
+    StepFunctionsOrchestrator,
+)
+from sightline.errors import CodecError, NotFound
+from sightline.models import IngestInput
+from sightline.ports import AsyncInvocation
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+def test_s3_blob_store(aws: None, tmp_path: Path) -> None:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="data")
+    store = S3BlobStore("data", client=boto3.client("s3", region_name=REGION))
+    assert store.put_bytes("org/p/a.bin", b"0123456789") == "s3://data/org/p/a.bin"
+    assert store.get_bytes("org/p/a.bin", (3, 4)) == b"34"
+    assert store.exists("org/p/a.bin") and not store.exists("org/p/b.bin")
+    assert store.size("org/p/a.bin") == 10
+    src = tmp_path / "f"
+    src.write_bytes(b"file")
+    store.upload_file(src, "org/p/f")
+    store.download_file("org/p/f", tmp_path / "g")
+    assert (tmp_path / "g").read_bytes() == b"file"
+    assert store.list_keys("org/p/") == ["org/p/a.bin", "org/p/f"]
+    assert store.delete_prefix("org/p/") == 2
+    with pytest.raises(NotFound):
+        store.get_bytes("org/p/a.bin")
+
+
+def test_dynamo_table_store(aws: None) -> None:
+    ddb = boto3.resource("dynamodb", region_name=REGION)
+    ddb.create_table(TableName="sl-videos", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}])
+    t = DynamoTableStore("sl-", resource=ddb).table("videos")
+    t.put("org/a", "v1", {"video_id": "v1", "duration_s": 12.5, "chunks": 2, "tags": ["x"]})
+    t.put("org/a", "v2", {"video_id": "v2"})
+    assert t.get("org/a", "v1") == {"video_id": "v1", "duration_s": 12.5, "chunks": 2,
+                                    "tags": ["x"]}
+    assert [i["video_id"] for i in t.query("org/a", "v")] == ["v1", "v2"]
+    assert t.update("org/a", "v1", {"chunks": 3, "status": "completed"})["chunks"] == 3
+    assert t.update("org/a", "nope", {"chunks": 3}) is None
+    t.delete("org/a", "v1")
+    assert t.get("org/a", "v1") is None
+
+
+def test_eventbridge_bus(aws: None) -> None:
+    client = boto3.client("events", region_name=REGION)
+    client.create_event_bus(Name="sl")
+    EventBridgeBus("sl", client=client).publish("VideoProcessed", {"video_id": "v1"})
+
+
+def test_sagemaker_async_codec_contract(aws: None) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="data")
+    blobs = S3BlobStore("data", client=s3)
+    blobs.put_bytes("in/chunk.mp4", b"video")
+    codec = SageMakerAsyncCodec("codec", blobs,
+                                client=boto3.client("sagemaker-runtime", region_name=REGION))
+    inv = codec.invoke_async("in/chunk.mp4", inference_id="m-1", content_type="video/mp4")
+    assert inv.output_key and inv.inference_id == "m-1"
+    # The endpoint writes its answer where InvokeEndpointAsync said it would.
+    blobs.put_bytes(inv.output_key, b'{"ok": true}')
+    assert json.loads(codec.wait(inv, timeout_s=5)) == {"ok": True}
+    failed = AsyncInvocation("m-2", "in/chunk.mp4", "out/m-2.out", "err/m-2.err")
+    blobs.put_bytes(failed.failure_key, b'{"reason": "CUDA out of memory"}')
+    with pytest.raises(CodecError, match="CUDA out of memory"):
+        codec.wait(failed, timeout_s=5)
+
+
+def test_step_functions_orchestrator_starts_ingest(aws: None) -> None:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name="ingest", roleArn="arn:aws:iam::123456789012:role/x",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    orch = StepFunctionsOrchestrator(arn, client=sfn)
+    payload = IngestInput(tenant_id="org/p", video_id="vabc123", source_key="org/p/x.mp4")
+    execution = orch.start_ingest(payload)
+    desc = sfn.describe_execution(executionArn=execution)
+    assert json.loads(desc["input"])["video_id"] == "vabc123"
+    assert orch.wait(execution, timeout_s=5)["status"] in {"SUCCEEDED", "RUNNING"}

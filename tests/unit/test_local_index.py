@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sightline.adapters import local_index
+from sightline.adapters.local_index import LocalVectorIndex
+from sightline.models import IndexDocument
+from sightline.ports import SearchFilters
+
+DIM = 16
+
+
+def _doc(tenant: str, n: int, vec: np.ndarray, *, video: str = "vid1", events=(),
+         model: str = "m1") -> IndexDocument:
+    return IndexDocument(
+        manifest_id=f"{video}-c{n:05d}", tenant_id=tenant, stream_id=video, video_id=video,
+        t0=n * 10.0, t1=n * 10.0 + 10, t_mid=n * 10.0 + 5, description=f"chunk {n}",
+        events=list(events), text_embedding=vec.tolist(), embedding_model=model)
+
+
+def _vecs(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_search_is_tenant_scoped_and_upsert_replaces(tmp_path: Path) -> None:
+    idx = LocalVectorIndex(tmp_path)
+    v = _vecs(3)
+    idx.upsert(_doc("org/a", 0, v[0]))
+    idx.upsert(_doc("org/b", 0, v[0]))
+    idx.upsert(_doc("org/a", 0, v[1]))  # same chunk re-indexed: replaces, never duplicates
+    assert idx.count("org/a") == 1 and idx.count() == 2
+    hits = idx.search("org/a", v[1], k=5)
+    assert [h.manifest_id for h in hits] == ["vid1-c00000"]
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert idx.search("org/c", v[1], k=5) == []
+
+
+def test_filters_and_model_separation(tmp_path: Path) -> None:
+    idx = LocalVectorIndex(tmp_path)
+    v = _vecs(4)
+    idx.upsert(_doc("org/a", 0, v[0], events=["person"]))
+    idx.upsert(_doc("org/a", 1, v[1], events=["vehicle"]))
+    idx.upsert(_doc("org/a", 2, v[2], video="vid2"))
+    idx.upsert(_doc("org/a", 3, v[3], model="other-model"))
+    only_vehicle = idx.search("org/a", v[0], k=10, filters=SearchFilters(event_types=("vehicle",)))
+    assert [h.manifest_id for h in only_vehicle] == ["vid1-c00001"]
+    vid2 = idx.search("org/a", v[0], k=10, filters=SearchFilters(video_ids=("vid2",)))
+    assert [h.video_id for h in vid2] == ["vid2"]
+    late = idx.search("org/a", v[0], k=10, filters=SearchFilters(t_from=15.0))
+    assert all(h.t1 >= 15.0 for h in late) and len(late) == 3
+    m1 = idx.search("org/a", v[3], k=10, embedding_model="m1")
+    assert "vid1-c00003" not in {h.manifest_id for h in m1}
+
+
+def test_small_tenant_gets_exact_answers_beside_a_large_one(tmp_path: Path, monkeypatch) -> None:
+    # Force the HNSW path for the large tenant by shrinking the exact budget.
+    monkeypatch.setattr(local_index, "EXACT_BUDGET", 50 * DIM)
+    idx = LocalVectorIndex(tmp_path)
+    big = _vecs(400, seed=1)
+    for i, vec in enumerate(big):
+        idx.upsert(_doc("org/big", i, vec))
+    small = _vecs(5, seed=2)
+    for i, vec in enumerate(small):
+        idx.upsert(_doc("org/small", i, vec))
+    q = small[3] + 0.01
+    hits = idx.search("org/small", q, k=3)
+    exact = np.argsort(-(small @ (q / np.linalg.norm(q))))[:3]
+    assert [h.manifest_id for h in hits] == [f"vid1-c{i:05d}" for i in exact]
+    big_hits = idx.search("org/big", big[7], k=10)  # approximate path still finds itself
+    assert big_hits[0].manifest_id == "vid1-c00007"
+
+
+def test_graph_survives_restart_and_corruption(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(local_index, "EXACT_BUDGET", 10 * DIM)
+    v = _vecs(60, seed=3)
+    idx = LocalVectorIndex(tmp_path)
+    for i, vec in enumerate(v):
+        idx.upsert(_doc("org/a", i, vec))
+    assert idx.search("org/a", v[5], k=5)[0].manifest_id == "vid1-c00005"
+    files = list(tmp_path.glob("text_embedding-*.faiss"))
+    assert len(files) == 1
+    files[0].write_bytes(b"garbage")  # a damaged cache is rebuilt from the documents
+    again = LocalVectorIndex(tmp_path)
+    assert again.search("org/a", v[9], k=5)[0].manifest_id == "vid1-c00009"
+    assert again.delete_video("org/a", "vid1") == 60
+    assert again.search("org/a", v[9], k=5) == []
