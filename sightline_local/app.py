@@ -29,14 +29,23 @@ class LocalApp:
     def create(cls) -> LocalApp:
         s = get_settings()
         repo = Repository(factory.tables())
-        return cls(settings=s, repo=repo,
-                   ingest=IngestService(factory.blobs(), repo, factory.orchestrator()))
+        return cls(
+            settings=s,
+            repo=repo,
+            ingest=IngestService(factory.blobs(), repo, factory.orchestrator()),
+        )
 
     def tenant(self, tenant_id: str | None) -> str:
         return tenant_id or self.settings.default_tenant
 
-    def ingest_and_wait(self, path: Path, *, tenant_id: str | None = None,
-                        timeout_s: float = 3600.0, progress: bool = False) -> dict[str, Any]:
+    def ingest_and_wait(
+        self,
+        path: Path,
+        *,
+        tenant_id: str | None = None,
+        timeout_s: float = 3600.0,
+        progress: bool = False,
+    ) -> dict[str, Any]:
         """Ingest one file through ``ingest_video`` and wait for its outcome."""
         tenant = self.tenant(tenant_id)
         sub = self.ingest.submit_file(tenant, path)
@@ -64,31 +73,55 @@ class LocalApp:
         video = self.repo.get_video(tenant, video_id)
         events = merge_events(self.repo.list_events(tenant, video_id))
         return {
-            "video_id": video.video_id, "status": video.status.value,
-            "chunks": video.chunks_done, "duration_s": video.duration_s,
-            "events": [{k: e[k] for k in ("type", "start_s", "end_s", "confidence",
-                                          "description")} for e in events],
-            **({"reason": reason or video.failure_reason}
-               if (reason or video.failure_reason) else {}),
+            "video_id": video.video_id,
+            "status": video.status.value,
+            "chunks": video.chunks_done,
+            "duration_s": video.duration_s,
+            "events": [
+                {k: e[k] for k in ("type", "start_s", "end_s", "confidence", "description")}
+                for e in events
+            ],
+            **(
+                {"reason": reason or video.failure_reason}
+                if (reason or video.failure_reason)
+                else {}
+            ),
         }
 
-    def search(self, text: str, *, tenant_id: str | None = None, k: int = 10,
-               video_id: str | None = None) -> list[dict[str, Any]]:
+    def search(
+        self, text: str, *, tenant_id: str | None = None, k: int = 10, video_id: str | None = None
+    ) -> list[dict[str, Any]]:
         service = SearchService(factory.embedder(), factory.index())
         filters = SearchFilters(video_ids=(video_id,) if video_id else ())
         hits = service.search_text(self.tenant(tenant_id), text, k=k, filters=filters)
-        return [{"video_id": h.video_id, "manifest_id": h.manifest_id, "start_s": h.t0,
-                 "end_s": h.t1, "score": round(h.score, 4), "description": h.description}
-                for h in hits]
+        return [
+            {
+                "video_id": h.video_id,
+                "manifest_id": h.manifest_id,
+                "start_s": h.t0,
+                "end_s": h.t1,
+                "score": round(h.score, 4),
+                "description": h.description,
+            }
+            for h in hits
+        ]
 
-    def events(self, *, tenant_id: str | None = None, video_id: str | None = None,
-               event_type: str | None = None) -> list[dict[str, Any]]:
+    def events(
+        self,
+        *,
+        tenant_id: str | None = None,
+        video_id: str | None = None,
+        event_type: str | None = None,
+    ) -> list[dict[str, Any]]:
         tenant = self.tenant(tenant_id)
         videos = [video_id] if video_id else [v.video_id for v in self.repo.list_videos(tenant)]
         out: list[dict[str, Any]] = []
         for vid in videos:
-            out.extend(e for e in merge_events(self.repo.list_events(tenant, vid))
-                       if event_type is None or e["type"] == event_type)
+            out.extend(
+                e
+                for e in merge_events(self.repo.list_events(tenant, vid))
+                if event_type is None or e["type"] == event_type
+            )
         return out
 
     def videos(self, *, tenant_id: str | None = None) -> list[dict[str, Any]]:

@@ -21,8 +21,11 @@ def _configure(args: argparse.Namespace) -> None:
     if args.home:
         os.environ["SIGHTLINE_HOME"] = str(args.home)
     # Library logs go to stderr and stay quiet unless asked; stdout is for results.
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.verbose else "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "sightline")
@@ -47,12 +50,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for raw in args.paths:
         path = Path(raw)
         if not path.is_file():
-            result = {"video_id": None, "path": str(path), "status": "failed", "chunks": 0,
-                      "events": [], "reason": "no such file"}
+            result = {
+                "video_id": None,
+                "path": str(path),
+                "status": "failed",
+                "chunks": 0,
+                "events": [],
+                "reason": "no such file",
+            }
             worst = EXIT_FAILED
         else:
-            result = app.ingest_and_wait(path, tenant_id=args.tenant, timeout_s=args.timeout,
-                                         progress=not args.json and sys.stderr.isatty())
+            result = app.ingest_and_wait(
+                path,
+                tenant_id=args.tenant,
+                timeout_s=args.timeout,
+                progress=not args.json and sys.stderr.isatty(),
+            )
             if result["status"] != "completed":
                 worst = EXIT_FAILED
         if args.json:
@@ -63,11 +76,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _print_ingest(path: Path, r: dict[str, Any]) -> None:
-    print(f"{path.name}: {r['status']}  video_id={r['video_id']}  chunks={r['chunks']}"
-          + (f"  reason: {r['reason']}" if r.get("reason") else ""))
+    print(
+        f"{path.name}: {r['status']}  video_id={r['video_id']}  chunks={r['chunks']}"
+        + (f"  reason: {r['reason']}" if r.get("reason") else "")
+    )
     for e in r["events"]:
-        print(f"  {e['start_s']:7.1f}s – {e['end_s']:7.1f}s  {e['type']:<8} "
-              f"{e['confidence']:.2f}  {e['description']}")
+        print(
+            f"  {e['start_s']:7.1f}s – {e['end_s']:7.1f}s  {e['type']:<8} "
+            f"{e['confidence']:.2f}  {e['description']}"
+        )
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -76,8 +93,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         _print_json({"hits": hits})
     else:
         for h in hits:
-            print(f"{h['score']:.3f}  {h['video_id']}  {h['start_s']:6.1f}-{h['end_s']:6.1f}s  "
-                  f"{h['description']}")
+            print(
+                f"{h['score']:.3f}  {h['video_id']}  {h['start_s']:6.1f}-{h['end_s']:6.1f}s  "
+                f"{h['description']}"
+            )
     return 0
 
 
@@ -87,8 +106,10 @@ def cmd_events(args: argparse.Namespace) -> int:
         _print_json({"events": events})
     else:
         for e in events:
-            print(f"{e['video_id']}  {e['start_s']:7.1f}s – {e['end_s']:7.1f}s  {e['type']:<8} "
-                  f"{e['confidence']:.2f}  {e['description']}")
+            print(
+                f"{e['video_id']}  {e['start_s']:7.1f}s – {e['end_s']:7.1f}s  {e['type']:<8} "
+                f"{e['confidence']:.2f}  {e['description']}"
+            )
     return 0
 
 
@@ -98,9 +119,11 @@ def cmd_videos(args: argparse.Namespace) -> int:
         _print_json({"videos": videos})
     else:
         for v in videos:
-            print(f"{v['video_id']}  {v['status']:<10} chunks {v['chunks_done']}/{v['chunks_total']}"
-                  f"  events {v['events_count']}  {v['filename']}"
-                  + (f"  reason: {v['failure_reason']}" if v.get("failure_reason") else ""))
+            print(
+                f"{v['video_id']}  {v['status']:<10} chunks {v['chunks_done']}/{v['chunks_total']}"
+                f"  events {v['events_count']}  {v['filename']}"
+                + (f"  reason: {v['failure_reason']}" if v.get("failure_reason") else "")
+            )
     return 0
 
 
@@ -110,8 +133,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     app = _app()
     clip = vtest_clip(app.settings.home / "samples")
     print(f"Ingesting {clip} through the batch pipeline (embedded default) ...", flush=True)
-    result = app.ingest_and_wait(clip, tenant_id=args.tenant, timeout_s=args.timeout,
-                                 progress=sys.stderr.isatty())
+    result = app.ingest_and_wait(
+        clip, tenant_id=args.tenant, timeout_s=args.timeout, progress=sys.stderr.isatty()
+    )
     _print_ingest(clip, result)
     if result["status"] != "completed":
         return EXIT_FAILED
@@ -133,7 +157,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sightline", description=__doc__)
-    p.add_argument("--home", type=Path, help="data directory (default $SIGHTLINE_HOME or .sightline)")
+    p.add_argument(
+        "--home", type=Path, help="data directory (default $SIGHTLINE_HOME or .sightline)"
+    )
     p.add_argument("--tenant", default=None, help="org/project (default: the local tenant)")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)

@@ -16,6 +16,10 @@ written. Two patches make it run them in-process:
 3. ``start_execution`` deep-copies the state machine, including the executions already
    running on it (threads, locks), which fails for the second concurrent execution of
    one state machine (a Map over chunks); the copy now leaves the execution list out.
+4. A Map iteration that ends in a ``States.*`` error (``States.TaskFailed`` from a failed
+   child execution) is re-raised by moto as a *custom* error name, which refuses the
+   ``States.`` prefix and turns the real cause into a ``States.Runtime`` error; the
+   iteration worker now builds the proper States error name, so Catch sees the cause.
 
 ``tests/unit/test_moto_sfn.py`` checks every assumption made here and fails loudly if a
 moto upgrade breaks one.
@@ -31,6 +35,15 @@ from typing import Any
 
 import moto
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+    iteration_worker,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_sfn,
@@ -44,15 +57,20 @@ _original = lambda_eval_utils._invoke_lambda_function
 _original_sfn_normalise = state_task_service_sfn.StateTaskServiceSfn._normalise_parameters
 _original_sfn_response = state_task_service_sfn.StateTaskServiceSfn._normalise_response
 _dispatch: Dispatch | None = None
-_SFN_PARAMETER_NAMES = {"StateMachineArn": "stateMachineArn", "Input": "input", "Name": "name",
-                        "TraceHeader": "traceHeader"}
+_SFN_PARAMETER_NAMES = {
+    "StateMachineArn": "stateMachineArn",
+    "Input": "input",
+    "Name": "name",
+    "TraceHeader": "traceHeader",
+}
 
 
 def check_moto_version() -> None:
     if not moto.__version__.startswith(SUPPORTED_MOTO):
         raise RuntimeError(
             f"sightline_local.moto_sfn supports moto {SUPPORTED_MOTO}, found {moto.__version__}; "
-            "re-check the patched internals before upgrading")
+            "re-check the patched internals before upgrading"
+        )
 
 
 def _invoke_in_process(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict:
@@ -71,10 +89,18 @@ def _invoke_in_process(parameters: dict[str, Any], region: str, state_credential
     return response
 
 
-def _sfn_normalise(self: Any, parameters: dict, boto_service_name: str | None = None,
-                   service_action_name: str | None = None) -> None:
-    _original_sfn_normalise(self, parameters, boto_service_name=boto_service_name,
-                            service_action_name=service_action_name)
+def _sfn_normalise(
+    self: Any,
+    parameters: dict,
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
+    _original_sfn_normalise(
+        self,
+        parameters,
+        boto_service_name=boto_service_name,
+        service_action_name=service_action_name,
+    )
     for asl_name, boto_name in _SFN_PARAMETER_NAMES.items():
         if asl_name in parameters:
             parameters[boto_name] = parameters.pop(asl_name)
@@ -82,13 +108,24 @@ def _sfn_normalise(self: Any, parameters: dict, boto_service_name: str | None = 
         parameters["name"] = str(uuid.uuid4())
 
 
-def _sfn_response(self: Any, response: Any, boto_service_name: str | None = None,
-                  service_action_name: str | None = None) -> None:
-    _original_sfn_response(self, response, boto_service_name=boto_service_name,
-                           service_action_name=service_action_name)
+def _sfn_response(
+    self: Any,
+    response: Any,
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
+    _original_sfn_response(
+        self, response, boto_service_name=boto_service_name, service_action_name=service_action_name
+    )
     if isinstance(response, dict):
         for key in [k for k in response if k[:1].islower()]:
             response[key[0].upper() + key[1:]] = response.pop(key)
+
+
+def _error_name(error_name: str) -> Any:
+    if str(error_name).startswith("States."):
+        return StatesErrorName.from_name(str(error_name))
+    return CustomErrorName(error_name=error_name)
 
 
 def _state_machine_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
@@ -108,6 +145,7 @@ def install(dispatch: Dispatch) -> None:
     state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _sfn_normalise
     state_task_service_sfn.StateTaskServiceSfn._normalise_response = _sfn_response
     StateMachine.__deepcopy__ = _state_machine_deepcopy  # type: ignore[attr-defined]
+    iteration_worker.CustomErrorName = _error_name
 
 
 def uninstall() -> None:
@@ -116,6 +154,7 @@ def uninstall() -> None:
     lambda_eval_utils._invoke_lambda_function = _original
     state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _original_sfn_normalise
     state_task_service_sfn.StateTaskServiceSfn._normalise_response = _original_sfn_response
+    iteration_worker.CustomErrorName = CustomErrorName
     if "__deepcopy__" in StateMachine.__dict__:
         del StateMachine.__deepcopy__
 

@@ -28,8 +28,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_MACHINES = REPO_ROOT / "state_machines"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-FUNCTIONS = ("probe", "chunk", "encode", "describe", "latent", "events", "index",
-             "finalize", "fail")
+FUNCTIONS = (
+    "probe",
+    "chunk",
+    "encode",
+    "describe",
+    "latent",
+    "events",
+    "index",
+    "finalize",
+    "fail",
+)
 
 
 def function_arn(name: str) -> str:
@@ -40,7 +49,8 @@ def substitutions() -> dict[str, str]:
     """The local values of the ASL DefinitionSubstitutions (the CDK sets the AWS ones)."""
     subs = {f"{name.capitalize()}FunctionArn": function_arn(name) for name in FUNCTIONS}
     subs["ProcessChunkStateMachineArn"] = (
-        f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sightline-process_chunk")
+        f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sightline-process_chunk"
+    )
     return subs
 
 
@@ -72,18 +82,26 @@ def dispatch(function: str, payload: bytes) -> tuple[Any, dict[str, str] | None]
     """Call the handler named by a Lambda ARN, as Lambda would."""
     name = function.rsplit(":", 1)[-1].removeprefix("sightline-")
     if name not in FUNCTIONS:
-        return None, {"errorType": "ResourceNotFoundException",
-                      "errorMessage": f"no local function {function}"}
+        return None, {
+            "errorType": "ResourceNotFoundException",
+            "errorMessage": f"no local function {function}",
+        }
     handler = importlib.import_module(f"functions.{name}.handler").lambda_handler
-    context = _LambdaContext(function_name=f"sightline-{name}", aws_request_id=str(uuid.uuid4()),
-                             invoked_function_arn=function_arn(name))
+    context = _LambdaContext(
+        function_name=f"sightline-{name}",
+        aws_request_id=str(uuid.uuid4()),
+        invoked_function_arn=function_arn(name),
+    )
     try:
         event = json.loads(payload)
         return handler(event, context), None
     except Exception as exc:  # Lambda turns any exception into an error payload
         logger.info("local function %s failed: %s: %s", name, type(exc).__name__, exc)
-        return None, {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                      "stackTrace": traceback.format_exception(exc)[-3:]}
+        return None, {
+            "errorType": type(exc).__name__,
+            "errorMessage": str(exc),
+            "stackTrace": traceback.format_exception(exc)[-3:],
+        }
 
 
 class _Engine:
@@ -101,8 +119,10 @@ class _Engine:
         self.arns: dict[str, str] = {}
         for name in ("process_chunk", "ingest_video"):
             resp = self.sfn.create_state_machine(
-                name=f"sightline-{name}", definition=render_asl(name, subs),
-                roleArn=f"arn:aws:iam::{ACCOUNT}:role/sightline-local")
+                name=f"sightline-{name}",
+                definition=render_asl(name, subs),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/sightline-local",
+            )
             self.arns[name] = resp["stateMachineArn"]
 
     @classmethod
@@ -122,7 +142,9 @@ class LocalOrchestrator:
     def start_ingest(self, payload: IngestInput) -> str:
         resp = self._engine.sfn.start_execution(
             stateMachineArn=self._engine.arns["ingest_video"],
-            name=f"{payload.video_id}-{uuid.uuid4().hex[:8]}", input=payload.model_dump_json())
+            name=f"{payload.video_id}-{uuid.uuid4().hex[:8]}",
+            input=payload.model_dump_json(),
+        )
         return str(resp["executionArn"])
 
     def wait(self, execution_id: str, timeout_s: float) -> dict[str, Any]:
@@ -133,11 +155,16 @@ class LocalOrchestrator:
             except self._engine.sfn.exceptions.ExecutionDoesNotExist as exc:
                 raise NotFound(f"execution {execution_id} not found") from exc
             if desc["status"] != "RUNNING" or time.monotonic() > deadline:
-                return {"status": desc["status"], "output": json.loads(desc.get("output") or "null"),
-                        "error": desc.get("error"), "cause": desc.get("cause")}
+                return {
+                    "status": desc["status"],
+                    "output": json.loads(desc.get("output") or "null"),
+                    "error": desc.get("error"),
+                    "cause": desc.get("cause"),
+                }
             time.sleep(0.2)
 
     def history(self, execution_id: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = self._engine.sfn.get_execution_history(
-            executionArn=execution_id, maxResults=1000)["events"]
+            executionArn=execution_id, maxResults=1000
+        )["events"]
         return events

@@ -30,12 +30,14 @@ def vtest_clip(cache_dir: Path) -> Path:
     if cached.is_file():
         return cached
     if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
-        raise FileNotFoundError("vtest.avi not found: set SIGHTLINE_SHARED_DATA or install "
-                                "Debian's opencv-doc package")
+        raise FileNotFoundError(
+            "vtest.avi not found: set SIGHTLINE_SHARED_DATA or install Debian's opencv-doc package"
+        )
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", "opencv-doc"], cwd=tmp, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["apt-get", "download", "opencv-doc"], cwd=tmp, check=True, capture_output=True
+        )
         deb = next(Path(tmp).glob("opencv-doc_*.deb"))
         subprocess.run(["dpkg", "-x", str(deb), str(Path(tmp) / "x")], check=True)
         shutil.copyfile(Path(tmp) / "x" / DEBIAN_VTEST, cached)

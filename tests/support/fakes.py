@@ -27,26 +27,48 @@ class FakeCodec:
         self.fail_with = fail_with
         self.invocations: list[str] = []
 
-    def invoke_async(self, input_key: str, *, inference_id: str, content_type: str) -> AsyncInvocation:
+    def invoke_async(
+        self, input_key: str, *, inference_id: str, content_type: str
+    ) -> AsyncInvocation:
         self.invocations.append(inference_id)
-        inv = AsyncInvocation(inference_id, input_key, f"codec/output/{inference_id}.out",
-                              f"codec/failure/{inference_id}.err")
+        inv = AsyncInvocation(
+            inference_id,
+            input_key,
+            f"codec/output/{inference_id}.out",
+            f"codec/failure/{inference_id}.err",
+        )
         if self.fail_with:
             self.blobs.put_bytes(inv.failure_key, json.dumps({"reason": self.fail_with}).encode())
             return inv
         seed = int(hashlib.sha256(self.blobs.get_bytes(input_key)).hexdigest()[:8], 16)
         tokens = np.random.default_rng(seed).integers(0, 64, size=(8, 15, 20), dtype=np.uint16)
-        blob = tokenblob.pack_tokens(tokens, codebook_id="cb-test", model_id="fake",
-                                     time_stride=4, spatial_stride=8, frame_size=(120, 160),
-                                     fps=10.0, n_frames=30, codebook_size=64)
-        side = tokenblob.pack_sideinfo({"change": np.zeros((8, 1, 2), np.float32)},
-                                       time_stride=4, spatial_stride=8, fps=10.0)
-        out = {"token_blob_b64": base64.b64encode(blob).decode(),
-               "sideinfo_b64": base64.b64encode(side).decode(), "codebook_id": "cb-test",
-               "model_id": "fake", "token_hash": tokenblob.blob_hash(blob),
-               "byte_size": len(blob), "raw_bytes": 160 * 120 * 30 * 3 // 2,
-               "ratio": 160 * 120 * 30 * 1.5 / len(blob), "bpp": len(blob) * 8 / (160 * 120 * 30),
-               "quality_stats": {"psnr": 31.5, "ms_ssim": 0.95}, "tokens_shape": [8, 15, 20]}
+        blob = tokenblob.pack_tokens(
+            tokens,
+            codebook_id="cb-test",
+            model_id="fake",
+            time_stride=4,
+            spatial_stride=8,
+            frame_size=(120, 160),
+            fps=10.0,
+            n_frames=30,
+            codebook_size=64,
+        )
+        side = tokenblob.pack_sideinfo(
+            {"change": np.zeros((8, 1, 2), np.float32)}, time_stride=4, spatial_stride=8, fps=10.0
+        )
+        out = {
+            "token_blob_b64": base64.b64encode(blob).decode(),
+            "sideinfo_b64": base64.b64encode(side).decode(),
+            "codebook_id": "cb-test",
+            "model_id": "fake",
+            "token_hash": tokenblob.blob_hash(blob),
+            "byte_size": len(blob),
+            "raw_bytes": 160 * 120 * 30 * 3 // 2,
+            "ratio": 160 * 120 * 30 * 1.5 / len(blob),
+            "bpp": len(blob) * 8 / (160 * 120 * 30),
+            "quality_stats": {"psnr": 31.5, "ms_ssim": 0.95},
+            "tokens_shape": [8, 15, 20],
+        }
         self.blobs.put_bytes(inv.output_key, json.dumps(out).encode())
         return inv
 
@@ -63,12 +85,24 @@ class FakeDescriber:
     def describe(self, clip: Path, chunk: ChunkRef) -> ClipDescription:
         assert clip.is_file() and clip.stat().st_size > 0
         self.calls += 1
-        events = [DetectedEvent(type="person", start_s=0.5, end_s=2.5, confidence=0.8,
-                                bbox=(0.1, 0.5, 0.3, 0.9),
-                                description="2 people walking left to right")]
+        events = [
+            DetectedEvent(
+                type="person",
+                start_s=0.5,
+                end_s=2.5,
+                confidence=0.8,
+                bbox=(0.1, 0.5, 0.3, 0.9),
+                description="2 people walking left to right",
+            )
+        ]
         return ClipDescription(
             description="2 people walking left to right in the lower half of the frame.",
-            tags=["person"], events=events, counts={"person": 2}, model=self.model, details={})
+            tags=["person"],
+            events=events,
+            counts={"person": 2},
+            model=self.model,
+            details={},
+        )
 
 
 class HashEmbedder:

@@ -6,13 +6,41 @@ import subprocess
 from pathlib import Path
 
 
-def synth_video(path: Path, *, seconds: float = 3.0, size: str = "160x120", fps: int = 10,
-                codec: str = "libx264", pattern: str = "testsrc2") -> Path:
+def synth_video(
+    path: Path,
+    *,
+    seconds: float = 3.0,
+    size: str = "160x120",
+    fps: int = 10,
+    codec: str = "libx264",
+    pattern: str = "testsrc2",
+) -> Path:
     """A moving test pattern (``testsrc2``) or a static colour (``color=c=gray``)."""
-    src = f"{pattern}=size={size}:rate={fps}" if pattern != "static" else \
-        f"color=c=gray:size={size}:rate={fps}"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", src, "-t", str(seconds),
-                    "-c:v", codec, "-pix_fmt", "yuv420p", str(path)], check=True)
+    src = (
+        f"{pattern}=size={size}:rate={fps}"
+        if pattern != "static"
+        else f"color=c=gray:size={size}:rate={fps}"
+    )
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+            "-t",
+            str(seconds),
+            "-c:v",
+            codec,
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 

@@ -50,16 +50,27 @@ def test_s3_blob_store(aws: None, tmp_path: Path) -> None:
 
 def test_dynamo_table_store(aws: None) -> None:
     ddb = boto3.resource("dynamodb", region_name=REGION)
-    ddb.create_table(TableName="sl-videos", BillingMode="PAY_PER_REQUEST",
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}])
+    ddb.create_table(
+        TableName="sl-videos",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
     t = DynamoTableStore("sl-", resource=ddb).table("videos")
     t.put("org/a", "v1", {"video_id": "v1", "duration_s": 12.5, "chunks": 2, "tags": ["x"]})
     t.put("org/a", "v2", {"video_id": "v2"})
-    assert t.get("org/a", "v1") == {"video_id": "v1", "duration_s": 12.5, "chunks": 2,
-                                    "tags": ["x"]}
+    assert t.get("org/a", "v1") == {
+        "video_id": "v1",
+        "duration_s": 12.5,
+        "chunks": 2,
+        "tags": ["x"],
+    }
     assert [i["video_id"] for i in t.query("org/a", "v")] == ["v1", "v2"]
     assert t.update("org/a", "v1", {"chunks": 3, "status": "completed"})["chunks"] == 3
     assert t.update("org/a", "nope", {"chunks": 3}) is None
@@ -78,8 +89,9 @@ def test_sagemaker_async_codec_contract(aws: None) -> None:
     s3.create_bucket(Bucket="data")
     blobs = S3BlobStore("data", client=s3)
     blobs.put_bytes("in/chunk.mp4", b"video")
-    codec = SageMakerAsyncCodec("codec", blobs,
-                                client=boto3.client("sagemaker-runtime", region_name=REGION))
+    codec = SageMakerAsyncCodec(
+        "codec", blobs, client=boto3.client("sagemaker-runtime", region_name=REGION)
+    )
     inv = codec.invoke_async("in/chunk.mp4", inference_id="m-1", content_type="video/mp4")
     assert inv.output_key and inv.inference_id == "m-1"
     # The endpoint writes its answer where InvokeEndpointAsync said it would.
@@ -94,7 +106,8 @@ def test_sagemaker_async_codec_contract(aws: None) -> None:
 def test_step_functions_orchestrator_starts_ingest(aws: None) -> None:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     arn = sfn.create_state_machine(
-        name="ingest", roleArn="arn:aws:iam::123456789012:role/x",
+        name="ingest",
+        roleArn="arn:aws:iam::123456789012:role/x",
         definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
     )["stateMachineArn"]
     orch = StepFunctionsOrchestrator(arn, client=sfn)

@@ -47,9 +47,15 @@ def fakes(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[s
     probe = event("probe")
     src = synth_video(tmp_path / "plaza.mp4", seconds=3.0)
     factory.blobs().upload_file(src, probe["source_key"])
-    Repository(factory.tables()).put_video(Video(
-        tenant_id=TENANT, video_id=VIDEO, filename="plaza.mp4", source_key=probe["source_key"],
-        status=VideoStatus.QUEUED))
+    Repository(factory.tables()).put_video(
+        Video(
+            tenant_id=TENANT,
+            video_id=VIDEO,
+            filename="plaza.mp4",
+            source_key=probe["source_key"],
+            status=VideoStatus.QUEUED,
+        )
+    )
     yield {"codec": codec, "describer": describer, "repo": Repository(factory.tables())}
     handlers.pipeline.cache_clear()
 
@@ -66,8 +72,12 @@ def test_every_step_from_its_sample_event(fakes: dict[str, Any]) -> None:
     assert [c["key"] for c in plan["chunks"]] == [event("encode")["chunk"]["key"]]
     # encode: tokens, side info and a manifest row with a BLAKE3 hash
     enc = invoke("encode", event("encode"))
-    assert enc == {**event("describe")["encode"], "ratio": enc["ratio"],
-                   "byte_size": enc["byte_size"], "psnr": 31.5}
+    assert enc == {
+        **event("describe")["encode"],
+        "ratio": enc["ratio"],
+        "byte_size": enc["byte_size"],
+        "psnr": 31.5,
+    }
     row = repo.find_manifest(TENANT, enc["manifest_id"])
     assert row is not None and row.hash.startswith("blake3:") and row.byte_size == enc["byte_size"]
     # describe and latent, in parallel on AWS
@@ -121,8 +131,9 @@ def test_fail_records_reason_and_removes_partial_results(fakes: dict[str, Any]) 
     assert factory.blobs().list_keys(f"{TENANT}/videos/{VIDEO}/derived/") == []
 
 
-def test_codec_failure_surfaces_the_endpoint_reason(fakes: dict[str, Any],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_codec_failure_surfaces_the_endpoint_reason(
+    fakes: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     failing = FakeCodec(factory.blobs(), fail_with="CUDA error: out of memory")
     monkeypatch.setattr(factory, "codec", lambda: failing)
     handlers.pipeline.cache_clear()

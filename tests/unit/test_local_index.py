@@ -13,12 +13,22 @@ from sightline.ports import SearchFilters
 DIM = 16
 
 
-def _doc(tenant: str, n: int, vec: np.ndarray, *, video: str = "vid1", events=(),
-         model: str = "m1") -> IndexDocument:
+def _doc(
+    tenant: str, n: int, vec: np.ndarray, *, video: str = "vid1", events=(), model: str = "m1"
+) -> IndexDocument:
     return IndexDocument(
-        manifest_id=f"{video}-c{n:05d}", tenant_id=tenant, stream_id=video, video_id=video,
-        t0=n * 10.0, t1=n * 10.0 + 10, t_mid=n * 10.0 + 5, description=f"chunk {n}",
-        events=list(events), text_embedding=vec.tolist(), embedding_model=model)
+        manifest_id=f"{video}-c{n:05d}",
+        tenant_id=tenant,
+        stream_id=video,
+        video_id=video,
+        t0=n * 10.0,
+        t1=n * 10.0 + 10,
+        t_mid=n * 10.0 + 5,
+        description=f"chunk {n}",
+        events=list(events),
+        text_embedding=vec.tolist(),
+        embedding_model=model,
+    )
 
 
 def _vecs(n: int, seed: int = 0) -> np.ndarray:

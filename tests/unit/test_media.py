@@ -29,13 +29,16 @@ def test_probe_reads_a_real_video(tmp_path: Path) -> None:
     assert info.codec == "h264"
 
 
-@pytest.mark.parametrize("case,reason", [
-    ("empty", "empty"),
-    ("text", "not a readable video"),
-    ("truncated", "not a readable video"),
-    ("unsupported", "cannot be decoded"),
-    ("audio", "no video stream"),
-])
+@pytest.mark.parametrize(
+    "case,reason",
+    [
+        ("empty", "empty"),
+        ("text", "not a readable video"),
+        ("truncated", "not a readable video"),
+        ("unsupported", "cannot be decoded"),
+        ("audio", "no video stream"),
+    ],
+)
 def test_probe_rejects_bad_input_with_a_reason(tmp_path: Path, case: str, reason: str) -> None:
     path = tmp_path / "bad.mp4"
     if case == "empty":
@@ -50,8 +53,9 @@ def test_probe_rejects_bad_input_with_a_reason(tmp_path: Path, case: str, reason
         import subprocess
 
         path = tmp_path / "tone.m4a"
-        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", str(path)],
-                       check=True)
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", str(path)], check=True
+        )
     with pytest.raises(InvalidVideo, match=reason):
         media.probe(path, **LIMITS)
 

@@ -20,7 +20,12 @@ tracer = Tracer(service="sightline")
 def pipeline() -> Pipeline:
     """The pipeline over the configured adapters (cached for warm invocations)."""
     return Pipeline(
-        settings=get_settings(), blobs=factory.blobs(), repo=Repository(factory.tables()),
-        codec=factory.codec(), describer=factory.describer(), embedder=factory.embedder(),
-        index=factory.index(), bus=factory.bus(),
+        settings=get_settings(),
+        blobs=factory.blobs(),
+        repo=Repository(factory.tables()),
+        codec=factory.codec(),
+        describer=factory.describer(),
+        embedder=factory.embedder(),
+        index=factory.index(),
+        bus=factory.bus(),
     )

@@ -15,8 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 TenantId = Annotated[
     str,
-    Field(min_length=3, max_length=128, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
-          description="org/project"),
+    Field(
+        min_length=3,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        description="org/project",
+    ),
 ]
 VideoId = Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 BBox = tuple[float, float, float, float]

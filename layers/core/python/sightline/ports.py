@@ -55,7 +55,9 @@ class AsyncInvocation:
 
 
 class CodecEndpoint(Protocol):
-    def invoke_async(self, input_key: str, *, inference_id: str, content_type: str) -> AsyncInvocation: ...
+    def invoke_async(
+        self, input_key: str, *, inference_id: str, content_type: str
+    ) -> AsyncInvocation: ...
     def wait(self, invocation: AsyncInvocation, timeout_s: float) -> bytes: ...
 
 
@@ -93,8 +95,13 @@ class VectorIndex(Protocol):
     def upsert(self, doc: IndexDocument) -> None: ...
     def delete_video(self, tenant_id: str, video_id: str) -> int: ...
     def search(
-        self, tenant_id: str, vector: Sequence[float], *, k: int = 10,
-        filters: SearchFilters | None = None, field: str = "text_embedding",
+        self,
+        tenant_id: str,
+        vector: Sequence[float],
+        *,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        field: str = "text_embedding",
     ) -> list[SearchHit]: ...
     def get(self, tenant_id: str, manifest_id: str) -> IndexDocument | None: ...
     def count(self, tenant_id: str | None = None) -> int: ...

@@ -171,14 +171,17 @@ class TokenBlobHeader(BaseModel):
     def tile_slices(self, key: TileKey) -> tuple[Range, Range, Range]:
         """Token-grid ranges (steps, rows, cols) covered by tile ``key``."""
         tw, ty, tx = key
-        if not (0 <= tw < self.n_windows and 0 <= ty < self.tile_grid[0]
-                and 0 <= tx < self.tile_grid[1]):
+        if not (
+            0 <= tw < self.n_windows and 0 <= ty < self.tile_grid[0] and 0 <= tx < self.tile_grid[1]
+        ):
             raise KeyError(f"tile {key} outside grid {(self.n_windows, *self.tile_grid)}")
         tt, ht, wt = self.dims
         w = self.temporal_window
-        return ((tw * w, min(tt, (tw + 1) * w)),
-                (ty * TILE, min(ht, (ty + 1) * TILE)),
-                (tx * TILE, min(wt, (tx + 1) * TILE)))
+        return (
+            (tw * w, min(tt, (tw + 1) * w)),
+            (ty * TILE, min(ht, (ty + 1) * TILE)),
+            (tx * TILE, min(wt, (tx + 1) * TILE)),
+        )
 
     def entry_number(self, key: TileKey) -> int:
         """Position of tile ``key`` in the index (row-major over window, row, column)."""
@@ -228,20 +231,28 @@ def pack_tokens(
     if arr.ndim != 3:
         raise ValueError(f"tokens must be 3-D [Tt, Ht, Wt], got shape {arr.shape}")
     if arr.dtype != np.uint16:
-        if not np.issubdtype(arr.dtype, np.integer) or (arr.size and (
-                arr.min() < 0 or arr.max() > 0xFFFF)):
+        if not np.issubdtype(arr.dtype, np.integer) or (
+            arr.size and (arr.min() < 0 or arr.max() > 0xFFFF)
+        ):
             raise ValueError(f"tokens must be uint16 indices, got {arr.dtype}")
         arr = arr.astype(np.uint16)
     if codebook_size is not None and arr.size and int(arr.max()) >= codebook_size:
         raise ValueError("token index out of codebook range")
     tt, ht, wt = (int(d) for d in arr.shape)
     header = TokenBlobHeader(
-        codebook_id=codebook_id, model_id=model_id, dims=(tt, ht, wt),
-        time_stride=time_stride, spatial_stride=spatial_stride,
+        codebook_id=codebook_id,
+        model_id=model_id,
+        dims=(tt, ht, wt),
+        time_stride=time_stride,
+        spatial_stride=spatial_stride,
         tile_grid=(_ceil_div(ht, TILE), _ceil_div(wt, TILE)),
-        temporal_window=temporal_window, n_windows=_ceil_div(tt, temporal_window),
-        frame_size=(int(frame_size[0]), int(frame_size[1])), fps=float(fps),
-        n_frames=int(n_frames), compression=compression, codebook_size=codebook_size,
+        temporal_window=temporal_window,
+        n_windows=_ceil_div(tt, temporal_window),
+        frame_size=(int(frame_size[0]), int(frame_size[1])),
+        fps=float(fps),
+        n_frames=int(n_frames),
+        compression=compression,
+        codebook_size=codebook_size,
     )
     header_bytes = header.model_dump_json(exclude_none=True).encode()
     if len(header_bytes) > _MAX_HEADER:
@@ -299,7 +310,7 @@ def required_prefix_length(data: bytes | memoryview) -> int:
     _check_fixed(magic, version, hlen)
     if len(view) < _FIXED.size + hlen:
         return _FIXED.size + hlen
-    header = _parse_header(view[_FIXED.size:_FIXED.size + hlen])
+    header = _parse_header(view[_FIXED.size : _FIXED.size + hlen])
     return _FIXED.size + hlen + _ENTRY.itemsize * header.n_tiles + DIGEST_LEN
 
 
@@ -330,12 +341,12 @@ def read_index(data: bytes | memoryview) -> BlobIndex:
     need = required_prefix_length(view)
     if len(view) < need:
         raise CorruptBlobError(f"truncated prefix: {len(view)} of {need} bytes")
-    if _digest(view[:need - DIGEST_LEN]) != bytes(view[need - DIGEST_LEN:need]):
+    if _digest(view[: need - DIGEST_LEN]) != bytes(view[need - DIGEST_LEN : need]):
         raise CorruptBlobError("prefix digest mismatch (header or tile index corrupt)")
     hlen = _FIXED.unpack_from(view, 0)[2]
-    header = _parse_header(view[_FIXED.size:_FIXED.size + hlen])
+    header = _parse_header(view[_FIXED.size : _FIXED.size + hlen])
     start = _FIXED.size + hlen
-    entries = np.frombuffer(view[start:start + _ENTRY.itemsize * header.n_tiles], dtype=_ENTRY)
+    entries = np.frombuffer(view[start : start + _ENTRY.itemsize * header.n_tiles], dtype=_ENTRY)
     offsets = entries["offset"].astype(np.int64)
     lengths = entries["length"].astype(np.int64)
     expected = need + np.concatenate(([0], np.cumsum(lengths)[:-1]))
@@ -370,8 +381,9 @@ def verify_blob(data: bytes | memoryview, expected_hash: str | None = None) -> B
     return index
 
 
-def tile_byte_range(source: bytes | memoryview | BlobIndex, t_window: int, ty: int,
-                    tx: int) -> tuple[int, int]:
+def tile_byte_range(
+    source: bytes | memoryview | BlobIndex, t_window: int, ty: int, tx: int
+) -> tuple[int, int]:
     """(offset, length) of one tile payload: fetch ``bytes[offset : offset + length]``.
 
     ``source`` is a ``BlobIndex`` or the blob (or its verified prefix) as bytes.
@@ -389,8 +401,9 @@ def decode_tile(index: BlobIndex, key: TileKey, payload: bytes | memoryview) -> 
     header = index.header
     entry = index.entries[header.entry_number(key)]
     if len(payload) != int(entry["length"]):
-        raise CorruptBlobError(f"tile {key}: got {len(payload)} bytes, index says "
-                               f"{int(entry['length'])}")
+        raise CorruptBlobError(
+            f"tile {key}: got {len(payload)} bytes, index says {int(entry['length'])}"
+        )
     if _digest(payload)[:TILE_DIGEST_LEN] != bytes(entry["digest"]):
         raise CorruptBlobError(f"tile {key}: digest mismatch")
     (t0, t1), (y0, y1), (x0, x1) = header.tile_slices(key)
@@ -406,14 +419,18 @@ def decode_tile(index: BlobIndex, key: TileKey, payload: bytes | memoryview) -> 
     if len(raw) != n_bytes:
         raise CorruptBlobError(f"tile {key}: {len(raw)} token bytes, expected {n_bytes}")
     tokens = np.frombuffer(raw, dtype="<u2").reshape(shape).astype(np.uint16)
-    if header.codebook_size is not None and tokens.size and int(tokens.max()) >= \
-            header.codebook_size:
+    if (
+        header.codebook_size is not None
+        and tokens.size
+        and int(tokens.max()) >= header.codebook_size
+    ):
         raise CorruptBlobError(f"tile {key}: token index out of codebook range")
     return tokens
 
 
-def read_tiles(data: bytes | memoryview, tiles: Iterable[TileKey],
-               expected_hash: str | None = None) -> dict[TileKey, np.ndarray]:
+def read_tiles(
+    data: bytes | memoryview, tiles: Iterable[TileKey], expected_hash: str | None = None
+) -> dict[TileKey, np.ndarray]:
     """Verify the blob, then decode only the listed ``(t_window, tile_y, tile_x)`` tiles."""
     view = memoryview(data)
     index = verify_blob(view, expected_hash)
@@ -421,12 +438,13 @@ def read_tiles(data: bytes | memoryview, tiles: Iterable[TileKey],
     for key in tiles:
         key = (int(key[0]), int(key[1]), int(key[2]))
         off, length = index.byte_range(key)
-        out[key] = decode_tile(index, key, view[off:off + length])
+        out[key] = decode_tile(index, key, view[off : off + length])
     return out
 
 
-def unpack_tokens(data: bytes | memoryview,
-                  expected_hash: str | None = None) -> tuple[TokenBlobHeader, np.ndarray]:
+def unpack_tokens(
+    data: bytes | memoryview, expected_hash: str | None = None
+) -> tuple[TokenBlobHeader, np.ndarray]:
     """Verify and decode a whole blob: returns ``(header, tokens uint16 [Tt, Ht, Wt])``."""
     view = memoryview(data)
     index = verify_blob(view, expected_hash)
@@ -436,7 +454,7 @@ def unpack_tokens(data: bytes | memoryview,
         key = _key_of(header, number)
         off, length = index.byte_range(key)
         (t0, t1), (y0, y1), (x0, x1) = header.tile_slices(key)
-        tokens[t0:t1, y0:y1, x0:x1] = decode_tile(index, key, view[off:off + length])
+        tokens[t0:t1, y0:y1, x0:x1] = decode_tile(index, key, view[off : off + length])
     return header, tokens
 
 
@@ -449,22 +467,32 @@ def _clip_range(r: Range | None, n: int, what: str) -> Range:
     return a, b
 
 
-def tiles_for_region(header: TokenBlobHeader, steps: Range | None = None,
-                     rows: Range | None = None, cols: Range | None = None) -> list[TileKey]:
+def tiles_for_region(
+    header: TokenBlobHeader,
+    steps: Range | None = None,
+    rows: Range | None = None,
+    cols: Range | None = None,
+) -> list[TileKey]:
     """Tiles covering a token-grid region (half-open ranges; ``None`` = whole axis)."""
     t0, t1 = _clip_range(steps, header.dims[0], "steps")
     y0, y1 = _clip_range(rows, header.dims[1], "rows")
     x0, x1 = _clip_range(cols, header.dims[2], "cols")
     w = header.temporal_window
-    return [(tw, ty, tx)
-            for tw in range(t0 // w, (t1 - 1) // w + 1)
-            for ty in range(y0 // TILE, (y1 - 1) // TILE + 1)
-            for tx in range(x0 // TILE, (x1 - 1) // TILE + 1)]
+    return [
+        (tw, ty, tx)
+        for tw in range(t0 // w, (t1 - 1) // w + 1)
+        for ty in range(y0 // TILE, (y1 - 1) // TILE + 1)
+        for tx in range(x0 // TILE, (x1 - 1) // TILE + 1)
+    ]
 
 
-def assemble_region(header: TokenBlobHeader, tiles: Mapping[TileKey, np.ndarray],
-                    steps: Range | None = None, rows: Range | None = None,
-                    cols: Range | None = None) -> np.ndarray:
+def assemble_region(
+    header: TokenBlobHeader,
+    tiles: Mapping[TileKey, np.ndarray],
+    steps: Range | None = None,
+    rows: Range | None = None,
+    cols: Range | None = None,
+) -> np.ndarray:
     """Build the ``uint16`` token sub-grid ``[steps, rows, cols]`` from decoded tiles.
 
     ``tiles`` must hold every key of ``tiles_for_region`` for that region.
@@ -480,14 +508,19 @@ def assemble_region(header: TokenBlobHeader, tiles: Mapping[TileKey, np.ndarray]
         ta, tb = max(a0, t0), min(a1, t1)
         ya, yb = max(b0, y0), min(b1, y1)
         xa, xb = max(c0, x0), min(c1, x1)
-        out[ta - t0:tb - t0, ya - y0:yb - y0, xa - x0:xb - x0] = \
-            tiles[key][ta - a0:tb - a0, ya - b0:yb - b0, xa - c0:xb - c0]
+        out[ta - t0 : tb - t0, ya - y0 : yb - y0, xa - x0 : xb - x0] = tiles[key][
+            ta - a0 : tb - a0, ya - b0 : yb - b0, xa - c0 : xb - c0
+        ]
     return out
 
 
-def unpack_region(data: bytes | memoryview, steps: Range | None = None,
-                  rows: Range | None = None, cols: Range | None = None,
-                  expected_hash: str | None = None) -> tuple[TokenBlobHeader, np.ndarray]:
+def unpack_region(
+    data: bytes | memoryview,
+    steps: Range | None = None,
+    rows: Range | None = None,
+    cols: Range | None = None,
+    expected_hash: str | None = None,
+) -> tuple[TokenBlobHeader, np.ndarray]:
     """Verify a blob and decode only the tiles covering a token region; returns the sub-grid."""
     header = read_index(data).header
     keys = tiles_for_region(header, steps, rows, cols)
@@ -515,9 +548,15 @@ class SideInfoHeader(BaseModel):
     descriptions: dict[str, str] = Field(default_factory=dict)
 
 
-def pack_sideinfo(values: Mapping[str, np.ndarray], *, time_stride: int, spatial_stride: int,
-                  fps: float, token_hash: str | None = None,
-                  descriptions: Mapping[str, str] | None = None) -> bytes:
+def pack_sideinfo(
+    values: Mapping[str, np.ndarray],
+    *,
+    time_stride: int,
+    spatial_stride: int,
+    fps: float,
+    token_hash: str | None = None,
+    descriptions: Mapping[str, str] | None = None,
+) -> bytes:
     """Serialize per-(step, tile) statistics, each a ``[Tt, tiles_y, tiles_x]`` array."""
     names = list(values)
     if not names:
@@ -526,9 +565,15 @@ def pack_sideinfo(values: Mapping[str, np.ndarray], *, time_stride: int, spatial
     shape = arrays[0].shape
     if len(shape) != 3 or any(a.shape != shape for a in arrays):
         raise ValueError("every side-info field must have the same [Tt, tiles_y, tiles_x] shape")
-    header = SideInfoHeader(fields=tuple(names), shape=shape, time_stride=time_stride,
-                            spatial_stride=spatial_stride, fps=fps, token_hash=token_hash,
-                            descriptions=dict(descriptions or {}))
+    header = SideInfoHeader(
+        fields=tuple(names),
+        shape=shape,
+        time_stride=time_stride,
+        spatial_stride=spatial_stride,
+        fps=fps,
+        token_hash=token_hash,
+        descriptions=dict(descriptions or {}),
+    )
     hb = header.model_dump_json(exclude_none=True).encode()
     out = bytearray(_FIXED.pack(SIDEINFO_MAGIC, FORMAT_VERSION, len(hb)))
     out += hb
@@ -550,10 +595,10 @@ def unpack_sideinfo(data: bytes | memoryview) -> tuple[SideInfoHeader, dict[str,
     if version != FORMAT_VERSION or not 0 < hlen <= _MAX_HEADER:
         raise CorruptBlobError("unsupported side info version or header length")
     try:
-        header = SideInfoHeader.model_validate_json(bytes(view[_FIXED.size:_FIXED.size + hlen]))
+        header = SideInfoHeader.model_validate_json(bytes(view[_FIXED.size : _FIXED.size + hlen]))
     except ValidationError as exc:
         raise CorruptBlobError(f"malformed side info header: {exc}") from exc
-    body = view[_FIXED.size + hlen:-DIGEST_LEN]
+    body = view[_FIXED.size + hlen : -DIGEST_LEN]
     n = len(header.fields) * math.prod(header.shape)
     if len(body) != 4 * n:
         raise CorruptBlobError("side info body size does not match its header")

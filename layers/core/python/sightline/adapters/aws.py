@@ -15,9 +15,16 @@ from sightline.errors import NotFound, TransientError
 from sightline.models import IngestInput
 from sightline.ports import AsyncInvocation
 
-_THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException",
-               "ProvisionedThroughputExceededException", "RequestLimitExceeded", "SlowDown",
-               "ServiceUnavailable", "InternalServerError"}
+_THROTTLING = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalServerError",
+}
 
 
 def _raise_mapped(err: ClientError, what: str) -> None:
@@ -34,12 +41,17 @@ class S3BlobStore:
     def __init__(self, bucket: str, *, client: Any = None, kms_key_id: str | None = None) -> None:
         self.bucket = bucket
         self.s3 = client or boto3.client("s3")
-        self._sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id} if kms_key_id else {}
+        self._sse = (
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id} if kms_key_id else {}
+        )
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> str:
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
-                               **self._sse)
+            self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **self._sse
+            )
         except ClientError as err:
             _raise_mapped(err, key)
         return self.uri(key)
@@ -54,7 +66,9 @@ class S3BlobStore:
             _raise_mapped(err, key)
             raise  # unreachable; keeps type checkers honest
 
-    def upload_file(self, path: Path, key: str, content_type: str = "application/octet-stream") -> str:
+    def upload_file(
+        self, path: Path, key: str, content_type: str = "application/octet-stream"
+    ) -> str:
         extra = {"ContentType": content_type, **self._sse}
         self.s3.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
         return self.uri(key)
@@ -83,14 +97,16 @@ class S3BlobStore:
 
     def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return keys
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list_keys(prefix)
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start:start + 1000]]
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
             self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
         return len(keys)
 
@@ -181,10 +197,16 @@ class EventBridgeBus:
         self._eb = client or boto3.client("events")
 
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
-        resp = self._eb.put_events(Entries=[{
-            "Source": self.source, "DetailType": detail_type,
-            "Detail": json.dumps(detail, default=str), "EventBusName": self.bus_name,
-        }])
+        resp = self._eb.put_events(
+            Entries=[
+                {
+                    "Source": self.source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail, default=str),
+                    "EventBusName": self.bus_name,
+                }
+            ]
+        )
         if resp.get("FailedEntryCount"):
             raise TransientError(f"EventBridge rejected {detail_type}: {resp['Entries']}")
 
@@ -197,7 +219,9 @@ class SageMakerAsyncCodec:
         self.blobs = blobs
         self._rt = client or boto3.client("sagemaker-runtime")
 
-    def invoke_async(self, input_key: str, *, inference_id: str, content_type: str) -> AsyncInvocation:
+    def invoke_async(
+        self, input_key: str, *, inference_id: str, content_type: str
+    ) -> AsyncInvocation:
         try:
             resp = self._rt.invoke_endpoint_async(
                 EndpointName=self.endpoint_name,
@@ -210,7 +234,8 @@ class SageMakerAsyncCodec:
             _raise_mapped(err, f"endpoint {self.endpoint_name}")
             raise
         return AsyncInvocation(
-            inference_id=inference_id, input_key=input_key,
+            inference_id=inference_id,
+            input_key=input_key,
             output_key=_key_of(resp["OutputLocation"]),
             failure_key=_key_of(resp.get("FailureLocation", "")),
         )
@@ -238,8 +263,9 @@ class StepFunctionsOrchestrator:
         # The execution name makes a replayed trigger for the same content a no-op.
         name = f"{payload.video_id}-{int(time.time())}"[:80]
         try:
-            resp = self._sfn.start_execution(stateMachineArn=self.ingest_arn, name=name,
-                                             input=payload.model_dump_json())
+            resp = self._sfn.start_execution(
+                stateMachineArn=self.ingest_arn, name=name, input=payload.model_dump_json()
+            )
         except ClientError as err:
             _raise_mapped(err, "ingest state machine")
             raise
@@ -250,6 +276,10 @@ class StepFunctionsOrchestrator:
         while True:
             desc = self._sfn.describe_execution(executionArn=execution_id)
             if desc["status"] != "RUNNING" or time.monotonic() > deadline:
-                return {"status": desc["status"], "output": json.loads(desc.get("output") or "null"),
-                        "error": desc.get("error"), "cause": desc.get("cause")}
+                return {
+                    "status": desc["status"],
+                    "output": json.loads(desc.get("output") or "null"),
+                    "error": desc.get("error"),
+                    "cause": desc.get("cause"),
+                }
             time.sleep(1.0)

@@ -22,7 +22,9 @@ class LocalBlobStore:
             raise ValueError(f"invalid blob key {key!r}")
         return path
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> str:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename so a reader never sees half a blob, even after a crash.
@@ -47,7 +49,9 @@ class LocalBlobStore:
             fh.seek(start)
             return fh.read(end - start + 1)
 
-    def upload_file(self, path: Path, key: str, content_type: str = "application/octet-stream") -> str:
+    def upload_file(
+        self, path: Path, key: str, content_type: str = "application/octet-stream"
+    ) -> str:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")

@@ -32,8 +32,11 @@ class LocalEventBus:
 
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         now = utcnow().isoformat()
-        self._log.put(detail_type, f"{now}#{uuid.uuid4().hex[:8]}",
-                      {"detail_type": detail_type, "time": now, "detail": detail})
+        self._log.put(
+            detail_type,
+            f"{now}#{uuid.uuid4().hex[:8]}",
+            {"detail_type": detail_type, "time": now, "detail": detail},
+        )
         with self._lock:
             subscribers = list(self._subscribers)
         for fn in subscribers:

@@ -23,8 +23,9 @@ logger = logging.getLogger(__name__)
 class LocalAsyncCodec:
     prefix = "codec"
 
-    def __init__(self, blobs: BlobStore, bus: EventBus, *, workers: int = 1,
-                 model_dir: str | None = None) -> None:
+    def __init__(
+        self, blobs: BlobStore, bus: EventBus, *, workers: int = 1, model_dir: str | None = None
+    ) -> None:
         self.blobs = blobs
         self.bus = bus
         self.model_dir = model_dir
@@ -44,9 +45,12 @@ class LocalAsyncCodec:
                 self._model = self._handler().model_fn(self.model_dir)
             return self._model
 
-    def invoke_async(self, input_key: str, *, inference_id: str, content_type: str) -> AsyncInvocation:
+    def invoke_async(
+        self, input_key: str, *, inference_id: str, content_type: str
+    ) -> AsyncInvocation:
         inv = AsyncInvocation(
-            inference_id=inference_id, input_key=input_key,
+            inference_id=inference_id,
+            input_key=input_key,
             output_key=f"{self.prefix}/output/{inference_id}.out",
             failure_key=f"{self.prefix}/failure/{inference_id}.err",
         )
@@ -62,16 +66,24 @@ class LocalAsyncCodec:
             prediction = handler.predict_fn(data, model)
             out = handler.output_fn(prediction, "application/json")
             self.blobs.put_bytes(inv.output_key, out, "application/json")
-            self.bus.publish("CodecInferenceSucceeded", {
-                "inferenceId": inv.inference_id, "outputLocation": self.blobs.uri(inv.output_key)})
+            self.bus.publish(
+                "CodecInferenceSucceeded",
+                {"inferenceId": inv.inference_id, "outputLocation": self.blobs.uri(inv.output_key)},
+            )
         except Exception as exc:  # every failure becomes a failure object, as on SageMaker
             logger.warning("codec inference %s failed: %s", inv.inference_id, exc)
             reason = f"{type(exc).__name__}: {exc}"
-            self.blobs.put_bytes(inv.failure_key, json.dumps({"reason": reason}).encode(),
-                                 "application/json")
-            self.bus.publish("CodecInferenceFailed", {
-                "inferenceId": inv.inference_id, "failureLocation": self.blobs.uri(inv.failure_key),
-                "reason": reason})
+            self.blobs.put_bytes(
+                inv.failure_key, json.dumps({"reason": reason}).encode(), "application/json"
+            )
+            self.bus.publish(
+                "CodecInferenceFailed",
+                {
+                    "inferenceId": inv.inference_id,
+                    "failureLocation": self.blobs.uri(inv.failure_key),
+                    "reason": reason,
+                },
+            )
 
     def wait(self, invocation: AsyncInvocation, timeout_s: float) -> bytes:
         return wait_for_output(self.blobs, invocation, timeout_s)

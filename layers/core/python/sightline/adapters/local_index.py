@@ -84,21 +84,36 @@ class LocalVectorIndex:
 
     def upsert(self, doc: IndexDocument) -> None:
         text = np.asarray(doc.text_embedding, dtype=np.float32)
-        latent = (np.asarray(doc.latent_embedding, dtype=np.float32)
-                  if doc.latent_embedding is not None else None)
+        latent = (
+            np.asarray(doc.latent_embedding, dtype=np.float32)
+            if doc.latent_embedding is not None
+            else None
+        )
         body = doc.model_dump(mode="json", exclude={"text_embedding", "latent_embedding"})
         with self._lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
                 doc_id = self._doc_id(doc.tenant_id, doc.manifest_id)
-                db.execute("UPDATE docs SET deleted = 1 WHERE doc_id = ? AND deleted = 0", (doc_id,))
+                db.execute(
+                    "UPDATE docs SET deleted = 1 WHERE doc_id = ? AND deleted = 0", (doc_id,)
+                )
                 db.execute(
                     "INSERT INTO docs (doc_id, tenant_id, video_id, camera_id, t0, t1, events, "
                     "embedding_model, doc, text_vec, latent_vec) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (doc_id, doc.tenant_id, doc.video_id, doc.camera_id, doc.t0, doc.t1,
-                     json.dumps(sorted(set(doc.events))), doc.embedding_model, json.dumps(body),
-                     _unit(text).tobytes(), None if latent is None else _unit(latent).tobytes()),
+                    (
+                        doc_id,
+                        doc.tenant_id,
+                        doc.video_id,
+                        doc.camera_id,
+                        doc.t0,
+                        doc.t1,
+                        json.dumps(sorted(set(doc.events))),
+                        doc.embedding_model,
+                        json.dumps(body),
+                        _unit(text).tobytes(),
+                        None if latent is None else _unit(latent).tobytes(),
+                    ),
                 )
                 db.execute("UPDATE meta SET v = v + 1 WHERE k = 'generation'")
                 db.execute("COMMIT")
@@ -110,34 +125,54 @@ class LocalVectorIndex:
     def delete_video(self, tenant_id: str, video_id: str) -> int:
         with self._lock:
             db = self._db()
-            cur = db.execute("UPDATE docs SET deleted = 1 WHERE tenant_id = ? AND video_id = ? "
-                             "AND deleted = 0", (tenant_id, video_id))
+            cur = db.execute(
+                "UPDATE docs SET deleted = 1 WHERE tenant_id = ? AND video_id = ? AND deleted = 0",
+                (tenant_id, video_id),
+            )
             db.execute("UPDATE meta SET v = v + 1 WHERE k = 'generation'")
             return cur.rowcount
 
     # ----- reads -----------------------------------------------------------------
 
     def get(self, tenant_id: str, manifest_id: str) -> IndexDocument | None:
-        row = self._db().execute(
-            "SELECT doc, text_vec, latent_vec FROM docs WHERE doc_id = ? AND deleted = 0",
-            (self._doc_id(tenant_id, manifest_id),)).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT doc, text_vec, latent_vec FROM docs WHERE doc_id = ? AND deleted = 0",
+                (self._doc_id(tenant_id, manifest_id),),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
         body = json.loads(row[0])
         body["text_embedding"] = np.frombuffer(row[1], dtype=np.float32).tolist()
-        body["latent_embedding"] = (np.frombuffer(row[2], dtype=np.float32).tolist()
-                                    if row[2] is not None else None)
+        body["latent_embedding"] = (
+            np.frombuffer(row[2], dtype=np.float32).tolist() if row[2] is not None else None
+        )
         return IndexDocument.model_validate(body)
 
     def count(self, tenant_id: str | None = None) -> int:
         if tenant_id is None:
-            return int(self._db().execute("SELECT count(*) FROM docs WHERE deleted = 0").fetchone()[0])
-        return int(self._db().execute("SELECT count(*) FROM docs WHERE deleted = 0 AND tenant_id = ?",
-                                      (tenant_id,)).fetchone()[0])
+            return int(
+                self._db().execute("SELECT count(*) FROM docs WHERE deleted = 0").fetchone()[0]
+            )
+        return int(
+            self._db()
+            .execute("SELECT count(*) FROM docs WHERE deleted = 0 AND tenant_id = ?", (tenant_id,))
+            .fetchone()[0]
+        )
 
-    def search(self, tenant_id: str, vector: Sequence[float], *, k: int = 10,
-               filters: SearchFilters | None = None, field: str = "text_embedding",
-               embedding_model: str | None = None) -> list[SearchHit]:
+    def search(
+        self,
+        tenant_id: str,
+        vector: Sequence[float],
+        *,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        field: str = "text_embedding",
+        embedding_model: str | None = None,
+    ) -> list[SearchHit]:
         if field not in FIELDS:
             raise ValueError(f"unknown vector field {field}")
         query = _unit(np.asarray(vector, dtype=np.float32))
@@ -153,11 +188,19 @@ class LocalVectorIndex:
                 scored = self._exact(labels, query, field, k)
         return self._hits(scored)
 
-    def _allowed(self, tenant_id: str, filters: SearchFilters | None, field: str,
-                 embedding_model: str | None, dim: int) -> np.ndarray:
+    def _allowed(
+        self,
+        tenant_id: str,
+        filters: SearchFilters | None,
+        field: str,
+        embedding_model: str | None,
+        dim: int,
+    ) -> np.ndarray:
         col = "text_vec" if field == "text_embedding" else "latent_vec"
-        sql = [f"SELECT label, events FROM docs WHERE deleted = 0 AND tenant_id = ? "
-               f"AND {col} IS NOT NULL AND length({col}) = ?"]
+        sql = [
+            f"SELECT label, events FROM docs WHERE deleted = 0 AND tenant_id = ? "
+            f"AND {col} IS NOT NULL AND length({col}) = ?"
+        ]
         args: list[Any] = [tenant_id, dim * 4]
         if embedding_model and field == "text_embedding":
             sql.append("AND embedding_model = ?")
@@ -184,20 +227,26 @@ class LocalVectorIndex:
         out = []
         db = self._db()
         for start in range(0, labels.size, 900):
-            part = labels[start:start + 900].tolist()
-            rows = dict(db.execute(f"SELECT label, {col} FROM docs WHERE label IN "
-                                   f"({','.join('?' * len(part))})", part).fetchall())
+            part = labels[start : start + 900].tolist()
+            rows = dict(
+                db.execute(
+                    f"SELECT label, {col} FROM docs WHERE label IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+            )
             out.extend(np.frombuffer(rows[label], dtype=np.float32) for label in part)
         return np.stack(out)
 
-    def _exact(self, labels: np.ndarray, query: np.ndarray, field: str, k: int
-               ) -> list[tuple[int, float]]:
+    def _exact(
+        self, labels: np.ndarray, query: np.ndarray, field: str, k: int
+    ) -> list[tuple[int, float]]:
         scores = self._vectors(labels, field) @ query
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(labels[i]), float(scores[i])) for i in order]
 
-    def _approximate(self, labels: np.ndarray, query: np.ndarray, field: str, k: int
-                     ) -> list[tuple[int, float]]:
+    def _approximate(
+        self, labels: np.ndarray, query: np.ndarray, field: str, k: int
+    ) -> list[tuple[int, float]]:
         import faiss
 
         graph = self._graph(field, query.shape[0])
@@ -241,8 +290,15 @@ class LocalVectorIndex:
         import faiss
 
         col = "text_vec" if field == "text_embedding" else "latent_vec"
-        rows = self._db().execute(f"SELECT label, {col} FROM docs WHERE deleted = 0 AND "
-                                  f"{col} IS NOT NULL AND length({col}) = ?", (dim * 4,)).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT label, {col} FROM docs WHERE deleted = 0 AND "
+                f"{col} IS NOT NULL AND length({col}) = ?",
+                (dim * 4,),
+            )
+            .fetchall()
+        )
         hnsw = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = EF_CONSTRUCTION
         graph = faiss.IndexIDMap2(hnsw)
@@ -256,16 +312,29 @@ class LocalVectorIndex:
         if not scored:
             return []
         labels = [label for label, _ in scored]
-        rows = dict(self._db().execute(
-            f"SELECT label, doc FROM docs WHERE label IN ({','.join('?' * len(labels))})",
-            labels).fetchall())
+        rows = dict(
+            self._db()
+            .execute(
+                f"SELECT label, doc FROM docs WHERE label IN ({','.join('?' * len(labels))})",
+                labels,
+            )
+            .fetchall()
+        )
         hits = []
         for label, score in scored:
             doc = json.loads(rows[label])
-            hits.append(SearchHit(
-                manifest_id=doc["manifest_id"], video_id=doc["video_id"], score=score,
-                t0=doc["t0"], t1=doc["t1"], description=doc["description"],
-                camera_id=doc.get("camera_id"), roi_suggestion=doc.get("roi_suggestion")))
+            hits.append(
+                SearchHit(
+                    manifest_id=doc["manifest_id"],
+                    video_id=doc["video_id"],
+                    score=score,
+                    t0=doc["t0"],
+                    t1=doc["t1"],
+                    description=doc["description"],
+                    camera_id=doc.get("camera_id"),
+                    roi_suggestion=doc.get("roi_suggestion"),
+                )
+            )
         return hits
 
 

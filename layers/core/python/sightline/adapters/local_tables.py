@@ -51,16 +51,22 @@ class SqliteTable:
         )
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        row = self._conns.get().execute(
-            f"SELECT item FROM t_{self.name} WHERE pk = ? AND sk = ?", (pk, sk)
-        ).fetchone()
+        row = (
+            self._conns.get()
+            .execute(f"SELECT item FROM t_{self.name} WHERE pk = ? AND sk = ?", (pk, sk))
+            .fetchone()
+        )
         return json.loads(row[0]) if row else None
 
     def query(self, pk: str, sk_prefix: str = "") -> list[dict[str, Any]]:
-        rows = self._conns.get().execute(
-            f"SELECT item FROM t_{self.name} WHERE pk = ? AND substr(sk, 1, ?) = ? ORDER BY sk",
-            (pk, len(sk_prefix), sk_prefix),
-        ).fetchall()
+        rows = (
+            self._conns.get()
+            .execute(
+                f"SELECT item FROM t_{self.name} WHERE pk = ? AND substr(sk, 1, ?) = ? ORDER BY sk",
+                (pk, len(sk_prefix), sk_prefix),
+            )
+            .fetchall()
+        )
         return [json.loads(r[0]) for r in rows]
 
     def delete(self, pk: str, sk: str) -> None:

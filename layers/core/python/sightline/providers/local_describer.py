@@ -37,9 +37,15 @@ class DetectorDescriber:
         analysis = analyze_clip(clip, detector=self._get_detector(), sample_fps=self.sample_fps)
         events = [DetectedEvent.model_validate(e.model_dump()) for e in analysis.events]
         return ClipDescription(
-            description=analysis.description, tags=list(analysis.tags), events=events,
-            counts=dict(analysis.counts), model=self.model,
-            details={"frames_analysed": analysis.frames_analysed,
-                     "sample_fps": analysis.sample_fps, "duration_s": analysis.duration_s,
-                     "motion_fraction": analysis.motion_fraction},
+            description=analysis.description,
+            tags=list(analysis.tags),
+            events=events,
+            counts=dict(analysis.counts),
+            model=self.model,
+            details={
+                "frames_analysed": analysis.frames_analysed,
+                "sample_fps": analysis.sample_fps,
+                "duration_s": analysis.duration_s,
+                "motion_fraction": analysis.motion_fraction,
+            },
         )

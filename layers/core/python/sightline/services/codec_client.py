@@ -9,8 +9,9 @@ from sightline.errors import CodecError, TransientError
 from sightline.ports import AsyncInvocation, BlobStore
 
 
-def wait_for_output(blobs: BlobStore, inv: AsyncInvocation, timeout_s: float,
-                    poll_s: float = 0.05) -> bytes:
+def wait_for_output(
+    blobs: BlobStore, inv: AsyncInvocation, timeout_s: float, poll_s: float = 0.05
+) -> bytes:
     """Wait until the output (success) or the failure object of ``inv`` exists.
 
     Raises CodecError with the endpoint's reason on failure, TransientError on timeout

@@ -44,18 +44,30 @@ class IngestService:
             return Submission(existing, existing.execution_id, reused=True)
         name = filename or path.name
         source_key = keys.source(tenant_id, video_id, name)
-        video = Video(tenant_id=tenant_id, video_id=video_id, filename=name,
-                      source_key=source_key, content_hash=digest, status=VideoStatus.PENDING)
+        video = Video(
+            tenant_id=tenant_id,
+            video_id=video_id,
+            filename=name,
+            source_key=source_key,
+            content_hash=digest,
+            status=VideoStatus.PENDING,
+        )
         self.repo.put_video(video)
         self.blobs.upload_file(path, source_key, "application/octet-stream")
         return self.start(video)
 
     def start(self, video: Video) -> Submission:
         # Queued before the start: the execution may reach "processing" before start returns.
-        self.repo.update_video(video.tenant_id, video.video_id, status=VideoStatus.QUEUED,
-                               failure_reason=None)
-        execution_id = self.orchestrator.start_ingest(IngestInput(
-            tenant_id=video.tenant_id, video_id=video.video_id, source_key=video.source_key,
-            filename=video.filename))
+        self.repo.update_video(
+            video.tenant_id, video.video_id, status=VideoStatus.QUEUED, failure_reason=None
+        )
+        execution_id = self.orchestrator.start_ingest(
+            IngestInput(
+                tenant_id=video.tenant_id,
+                video_id=video.video_id,
+                source_key=video.source_key,
+                filename=video.filename,
+            )
+        )
         video = self.repo.update_video(video.tenant_id, video.video_id, execution_id=execution_id)
         return Submission(video, execution_id, reused=False)

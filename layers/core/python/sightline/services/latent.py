@@ -31,9 +31,14 @@ class LatentFeatures:
     sideinfo_means: dict[str, float]
 
     def to_json(self) -> dict[str, Any]:
-        return {"codebook_id": self.codebook_id, "embedding": self.embedding,
-                "activity": self.activity, "step_seconds": self.step_seconds,
-                "anomaly_score": self.anomaly_score, "sideinfo_means": self.sideinfo_means}
+        return {
+            "codebook_id": self.codebook_id,
+            "embedding": self.embedding,
+            "activity": self.activity,
+            "step_seconds": self.step_seconds,
+            "anomaly_score": self.anomaly_score,
+            "sideinfo_means": self.sideinfo_means,
+        }
 
 
 def token_histogram(tokens: np.ndarray, codebook_size: int) -> np.ndarray:
@@ -58,7 +63,7 @@ def from_blob(blob: bytes, *, expected_hash: str, sideinfo: bytes | None = None)
     activity = token_activity(tokens)
     means: dict[str, float] = {}
     if sideinfo:
-        side_header, fields = tokenblob.unpack_sideinfo(sideinfo)
+        _, fields = tokenblob.unpack_sideinfo(sideinfo)
         means = {name: round(float(arr.mean()), 6) for name, arr in fields.items()}
     return LatentFeatures(
         codebook_id=header.codebook_id,

@@ -45,8 +45,15 @@ def _rate(text: str | None) -> float:
         return 0.0
 
 
-def probe(path: Path, *, ffprobe: str = "ffprobe", ffmpeg: str = "ffmpeg",
-          max_bytes: int, max_seconds: float, max_pixels: int) -> MediaInfo:
+def probe(
+    path: Path,
+    *,
+    ffprobe: str = "ffprobe",
+    ffmpeg: str = "ffmpeg",
+    max_bytes: int,
+    max_seconds: float,
+    max_pixels: int,
+) -> MediaInfo:
     """Read container and stream metadata, and prove the first frame decodes.
 
     Raises InvalidVideo with a reason a user can act on.
@@ -58,16 +65,33 @@ def probe(path: Path, *, ffprobe: str = "ffprobe", ffmpeg: str = "ffmpeg",
         raise InvalidVideo(f"the file is {size} bytes, over the {max_bytes}-byte limit")
     try:
         out = subprocess.run(
-            [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-             str(path)], capture_output=True, timeout=_PROBE_TIMEOUT_S, check=False)
+            [
+                ffprobe,
+                "-v",
+                "error",
+                "-print_format",
+                "json",
+                "-show_format",
+                "-show_streams",
+                str(path),
+            ],
+            capture_output=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         raise InvalidVideo("probing the file timed out; it is not a readable video") from exc
     if out.returncode != 0:
         msg = out.stderr.decode(errors="replace").strip().splitlines()
-        raise InvalidVideo(f"not a readable video container: {msg[-1] if msg else 'ffprobe failed'}")
+        raise InvalidVideo(
+            f"not a readable video container: {msg[-1] if msg else 'ffprobe failed'}"
+        )
     meta = json.loads(out.stdout or b"{}")
-    videos = [s for s in meta.get("streams", []) if s.get("codec_type") == "video"
-              and s.get("disposition", {}).get("attached_pic", 0) == 0]
+    videos = [
+        s
+        for s in meta.get("streams", [])
+        if s.get("codec_type") == "video" and s.get("disposition", {}).get("attached_pic", 0) == 0
+    ]
     if not videos:
         raise InvalidVideo("the file has no video stream")
     stream = videos[0]
@@ -89,19 +113,44 @@ def probe(path: Path, *, ffprobe: str = "ffprobe", ffmpeg: str = "ffmpeg",
         raise InvalidVideo(f"the video has no usable frame rate ({stream.get('avg_frame_rate')})")
     # Metadata can lie (truncated files, unsupported codecs): decode one frame to be sure.
     try:
-        dec = subprocess.run([ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
-                              "-frames:v", "1", "-f", "null", "-"],
-                             capture_output=True, timeout=_PROBE_TIMEOUT_S, check=False)
+        dec = subprocess.run(
+            [
+                ffmpeg,
+                "-v",
+                "error",
+                "-nostdin",
+                "-i",
+                str(path),
+                "-map",
+                "0:v:0",
+                "-frames:v",
+                "1",
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         raise InvalidVideo("decoding the first frame timed out") from exc
     err = dec.stderr.decode(errors="replace").strip()
     if dec.returncode != 0 or "Decoder (codec" in err or "no decoder" in err.lower():
         codec = stream.get("codec_name", "unknown")
-        raise InvalidVideo(f"the video stream ({codec}) cannot be decoded: "
-                           f"{err.splitlines()[-1] if err else 'decode failed'}")
-    return MediaInfo(duration_s=duration, fps=fps, width=width, height=height,
-                     codec=str(stream.get("codec_name", "unknown")), frames=frames,
-                     format_name=str(meta.get("format", {}).get("format_name", "")))
+        raise InvalidVideo(
+            f"the video stream ({codec}) cannot be decoded: "
+            f"{err.splitlines()[-1] if err else 'decode failed'}"
+        )
+    return MediaInfo(
+        duration_s=duration,
+        fps=fps,
+        width=width,
+        height=height,
+        codec=str(stream.get("codec_name", "unknown")),
+        frames=frames,
+        format_name=str(meta.get("format", {}).get("format_name", "")),
+    )
 
 
 def plan_windows(duration_s: float, chunk_s: float, overlap_s: float) -> list[tuple[float, float]]:
@@ -123,14 +172,43 @@ def plan_windows(duration_s: float, chunk_s: float, overlap_s: float) -> list[tu
     return windows
 
 
-def cut_chunk(src: Path, dest: Path, t0: float, t1: float, *, ffmpeg: str = "ffmpeg",
-              threads: int = 2) -> None:
+def cut_chunk(
+    src: Path, dest: Path, t0: float, t1: float, *, ffmpeg: str = "ffmpeg", threads: int = 2
+) -> None:
     """Cut [t0, t1) into an H.264 MP4 with exact boundaries (re-encoded, near-lossless)."""
-    cmd = [ffmpeg, "-v", "error", "-nostdin", "-y", "-ss", f"{t0:.3f}", "-i", str(src),
-           "-t", f"{t1 - t0:.3f}", "-map", "0:v:0", "-an", "-sn", "-dn",
-           "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p",
-           "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-           "-threads", str(threads), "-movflags", "+faststart", str(dest)]
+    cmd = [
+        ffmpeg,
+        "-v",
+        "error",
+        "-nostdin",
+        "-y",
+        "-ss",
+        f"{t0:.3f}",
+        "-i",
+        str(src),
+        "-t",
+        f"{t1 - t0:.3f}",
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "16",
+        "-pix_fmt",
+        "yuv420p",
+        "-vf",
+        "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        "-threads",
+        str(threads),
+        "-movflags",
+        "+faststart",
+        str(dest),
+    ]
     res = subprocess.run(cmd, capture_output=True, timeout=max(120, 10 * (t1 - t0)), check=False)
     if res.returncode != 0 or not dest.is_file() or dest.stat().st_size == 0:
         err = res.stderr.decode(errors="replace").strip().splitlines()

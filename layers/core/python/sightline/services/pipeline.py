@@ -73,17 +73,38 @@ class Pipeline:
         with tempfile.TemporaryDirectory(prefix="sl-probe-") as tmp:
             local = Path(tmp) / "source"
             self.blobs.download_file(payload.source_key, local)
-            info = media.probe(local, ffprobe=s.ffprobe, ffmpeg=s.ffmpeg,
-                               max_bytes=s.max_video_bytes, max_seconds=s.max_video_seconds,
-                               max_pixels=s.max_frame_pixels)
+            info = media.probe(
+                local,
+                ffprobe=s.ffprobe,
+                ffmpeg=s.ffmpeg,
+                max_bytes=s.max_video_bytes,
+                max_seconds=s.max_video_seconds,
+                max_pixels=s.max_frame_pixels,
+            )
             digest = media.file_hash(local)
             size = local.stat().st_size
-        self.repo.update_video(payload.tenant_id, payload.video_id, duration_s=info.duration_s,
-                               fps=info.fps, width=info.width, height=info.height,
-                               codec=info.codec, size_bytes=size, content_hash=digest)
-        return ProbeOutput(**payload.model_dump(), duration_s=info.duration_s, fps=info.fps,
-                           width=info.width, height=info.height, codec=info.codec,
-                           size_bytes=size, content_hash=digest, frames=info.frames)
+        self.repo.update_video(
+            payload.tenant_id,
+            payload.video_id,
+            duration_s=info.duration_s,
+            fps=info.fps,
+            width=info.width,
+            height=info.height,
+            codec=info.codec,
+            size_bytes=size,
+            content_hash=digest,
+        )
+        return ProbeOutput(
+            **payload.model_dump(),
+            duration_s=info.duration_s,
+            fps=info.fps,
+            width=info.width,
+            height=info.height,
+            codec=info.codec,
+            size_bytes=size,
+            content_hash=digest,
+            frames=info.frames,
+        )
 
     # ----- chunk -----------------------------------------------------------------
 
@@ -101,15 +122,24 @@ class Pipeline:
                     media.cut_chunk(src, out, t0, t1, ffmpeg=s.ffmpeg, threads=s.threads)
                     self.blobs.upload_file(out, key, "video/mp4")
                     out.unlink()
-                chunks.append(ChunkRef(tenant_id=probe.tenant_id, video_id=probe.video_id,
-                                       index=i, t0=t0, t1=t1, key=key))
+                chunks.append(
+                    ChunkRef(
+                        tenant_id=probe.tenant_id,
+                        video_id=probe.video_id,
+                        index=i,
+                        t0=t0,
+                        t1=t1,
+                        key=key,
+                    )
+                )
         # Chunks from an earlier, longer plan (a changed chunk length) must not linger.
         wanted = {c.key for c in chunks}
         for stale in self.blobs.list_keys(keys.chunk_prefix(probe.tenant_id, probe.video_id)):
             if stale not in wanted:
                 self.blobs.delete_prefix(stale)
-        self.repo.update_video(probe.tenant_id, probe.video_id, chunks_total=len(chunks),
-                               chunks_done=0)
+        self.repo.update_video(
+            probe.tenant_id, probe.video_id, chunks_total=len(chunks), chunks_done=0
+        )
         return ChunkPlan(tenant_id=probe.tenant_id, video_id=probe.video_id, chunks=chunks)
 
     # ----- encode ----------------------------------------------------------------
@@ -120,11 +150,16 @@ class Pipeline:
         token_key = keys.tokens(chunk.tenant_id, chunk.video_id, chunk.index)
         side_key = keys.sideinfo(chunk.tenant_id, chunk.video_id, chunk.index)
         existing = self.repo.find_manifest(chunk.tenant_id, manifest_id)
-        if existing and self.blobs.exists(token_key) and _hash(self.blobs.get_bytes(token_key)) == existing.hash:
+        if (
+            existing
+            and self.blobs.exists(token_key)
+            and _hash(self.blobs.get_bytes(token_key)) == existing.hash
+        ):
             return _encode_output(existing, token_key, side_key)
         inference_id = f"{manifest_id}-{blake3.blake3(chunk.key.encode()).hexdigest()[:8]}"
-        inv = self.codec.invoke_async(chunk.key, inference_id=inference_id,
-                                      content_type="video/mp4")
+        inv = self.codec.invoke_async(
+            chunk.key, inference_id=inference_id, content_type="video/mp4"
+        )
         raw = self.codec.wait(inv, self.settings.codec_timeout_seconds)
         try:
             result = json.loads(raw)
@@ -139,13 +174,21 @@ class Pipeline:
         self.blobs.put_bytes(side_key, side, "application/octet-stream")
         q = result.get("quality_stats") or {}
         row = ManifestRow(
-            manifest_id=manifest_id, tenant_id=chunk.tenant_id,
+            manifest_id=manifest_id,
+            tenant_id=chunk.tenant_id,
             stream_id=chunk.stream_id or chunk.camera_id or chunk.video_id,
-            video_id=chunk.video_id, t0=chunk.t0, t1=chunk.t1,
-            codebook_id=result["codebook_id"], model_id=result["model_id"],
-            token_uri=self.blobs.uri(token_key), sideinfo_uri=self.blobs.uri(side_key),
-            byte_size=len(blob), ratio=float(result["ratio"]), bpp=result.get("bpp"),
-            hash=digest, quality_stats=QualityStats(psnr=q.get("psnr"), ms_ssim=q.get("ms_ssim")),
+            video_id=chunk.video_id,
+            t0=chunk.t0,
+            t1=chunk.t1,
+            codebook_id=result["codebook_id"],
+            model_id=result["model_id"],
+            token_uri=self.blobs.uri(token_key),
+            sideinfo_uri=self.blobs.uri(side_key),
+            byte_size=len(blob),
+            ratio=float(result["ratio"]),
+            bpp=result.get("bpp"),
+            hash=digest,
+            quality_stats=QualityStats(psnr=q.get("psnr"), ms_ssim=q.get("ms_ssim")),
             tokens_shape=list(result.get("tokens_shape") or []),
         )
         self.repo.put_manifest(row)
@@ -162,12 +205,18 @@ class Pipeline:
             self.blobs.download_file(chunk.key, clip)
             desc = self.describer.describe(clip, chunk)
         key = keys.analysis(chunk.tenant_id, chunk.video_id, chunk.index)
-        body = {"description": desc.description, "tags": desc.tags, "counts": desc.counts,
-                "model": desc.model, "events": [e.model_dump() for e in desc.events],
-                "details": desc.details}
+        body = {
+            "description": desc.description,
+            "tags": desc.tags,
+            "counts": desc.counts,
+            "model": desc.model,
+            "events": [e.model_dump() for e in desc.events],
+            "details": desc.details,
+        }
         self.blobs.put_bytes(key, json.dumps(body).encode(), "application/json")
-        return DescribeOutput(description=desc.description, tags=desc.tags, analysis_key=key,
-                              model=desc.model)
+        return DescribeOutput(
+            description=desc.description, tags=desc.tags, analysis_key=key, model=desc.model
+        )
 
     # ----- latent ----------------------------------------------------------------
 
@@ -184,8 +233,9 @@ class Pipeline:
         feats = latent_features.from_blob(blob, expected_hash=row.hash, sideinfo=side)
         key = keys.latent(chunk.tenant_id, chunk.video_id, chunk.index)
         self.blobs.put_bytes(key, json.dumps(feats.to_json()).encode(), "application/json")
-        return LatentOutput(latent_key=key, dim=len(feats.embedding),
-                            anomaly_score=feats.anomaly_score)
+        return LatentOutput(
+            latent_key=key, dim=len(feats.embedding), anomaly_score=feats.anomaly_score
+        )
 
     # ----- events ----------------------------------------------------------------
 
@@ -200,18 +250,29 @@ class Pipeline:
         for i, d in enumerate(sorted(detected, key=lambda e: (e.start_s, e.type))):
             start = min(max(d.start_s, 0.0), duration)
             end = min(max(d.end_s, start), duration)
-            events.append(Event(
-                event_id=f"{work.encode.manifest_id}-e{i:03d}", tenant_id=chunk.tenant_id,
-                video_id=chunk.video_id, camera_id=chunk.camera_id, chunk=chunk.index,
-                manifest_id=work.encode.manifest_id, t0=round(chunk.t0 + start, 3),
-                t1=round(chunk.t0 + end, 3), type=d.type, description=d.description,
-                confidence=min(max(d.confidence, 0.0), 1.0), bbox=d.bbox, source="detector",
-            ))
+            events.append(
+                Event(
+                    event_id=f"{work.encode.manifest_id}-e{i:03d}",
+                    tenant_id=chunk.tenant_id,
+                    video_id=chunk.video_id,
+                    camera_id=chunk.camera_id,
+                    chunk=chunk.index,
+                    manifest_id=work.encode.manifest_id,
+                    t0=round(chunk.t0 + start, 3),
+                    t1=round(chunk.t0 + end, 3),
+                    type=d.type,
+                    description=d.description,
+                    confidence=min(max(d.confidence, 0.0), 1.0),
+                    bbox=d.bbox,
+                    source="detector",
+                )
+            )
         self.repo.replace_chunk_events(chunk.tenant_id, chunk.video_id, chunk.index, events)
         for event in events:
             self.bus.publish("EventDetected", event.model_dump(mode="json"))
-        return EventsOutput(event_ids=[e.event_id for e in events],
-                            types=sorted({e.type for e in events}))
+        return EventsOutput(
+            event_ids=[e.event_id for e in events], types=sorted({e.type for e in events})
+        )
 
     # ----- index -----------------------------------------------------------------
 
@@ -220,16 +281,22 @@ class Pipeline:
             raise ValueError("index needs the describe and encode results")
         chunk = work.chunk
         analysis = json.loads(self.blobs.get_bytes(work.describe.analysis_key))
-        latent = (json.loads(self.blobs.get_bytes(work.latent.latent_key))
-                  if work.latent else None)
+        latent = json.loads(self.blobs.get_bytes(work.latent.latent_key)) if work.latent else None
         (vector,) = self.embedder.embed([work.describe.description])
         boxes = [e["bbox"] for e in analysis.get("events", []) if e.get("bbox")]
         doc = IndexDocument(
-            manifest_id=work.encode.manifest_id, tenant_id=chunk.tenant_id,
+            manifest_id=work.encode.manifest_id,
+            tenant_id=chunk.tenant_id,
             stream_id=chunk.stream_id or chunk.camera_id or chunk.video_id,
-            video_id=chunk.video_id, camera_id=chunk.camera_id, t0=chunk.t0, t1=chunk.t1,
-            t_mid=round((chunk.t0 + chunk.t1) / 2, 3), description=work.describe.description,
-            events=events.types, tags=work.describe.tags, text_embedding=vector,
+            video_id=chunk.video_id,
+            camera_id=chunk.camera_id,
+            t0=chunk.t0,
+            t1=chunk.t1,
+            t_mid=round((chunk.t0 + chunk.t1) / 2, 3),
+            description=work.describe.description,
+            events=events.types,
+            tags=work.describe.tags,
+            text_embedding=vector,
             latent_embedding=latent["embedding"] if latent else None,
             embedding_model=self.embedder.model_id,
             roi_suggestion=_union(boxes) if boxes else None,
@@ -237,21 +304,36 @@ class Pipeline:
         self.index.upsert(doc)
         done = self.repo.get_video(chunk.tenant_id, chunk.video_id)
         done_count = len(self.repo.list_manifests(chunk.tenant_id, chunk.video_id))
-        self.repo.update_video(chunk.tenant_id, chunk.video_id,
-                               chunks_done=min(done_count, done.chunks_total))
-        return ChunkResult(chunk_index=chunk.index, manifest_id=doc.manifest_id,
-                           events=len(events.event_ids), indexed=True)
+        self.repo.update_video(
+            chunk.tenant_id, chunk.video_id, chunks_done=min(done_count, done.chunks_total)
+        )
+        return ChunkResult(
+            chunk_index=chunk.index,
+            manifest_id=doc.manifest_id,
+            events=len(events.event_ids),
+            indexed=True,
+        )
 
     # ----- finalize / failure ----------------------------------------------------
 
     def finalize(self, tenant_id: str, video_id: str) -> VideoSummary:
         manifests = self.repo.list_manifests(tenant_id, video_id)
         events = self.repo.list_events(tenant_id, video_id)
-        video = self.repo.update_video(tenant_id, video_id, status=VideoStatus.COMPLETED,
-                                       chunks_done=len(manifests), events_count=len(events),
-                                       failure_reason=None)
-        summary = VideoSummary(tenant_id=tenant_id, video_id=video_id, status=video.status,
-                               chunks=len(manifests), events=len(events))
+        video = self.repo.update_video(
+            tenant_id,
+            video_id,
+            status=VideoStatus.COMPLETED,
+            chunks_done=len(manifests),
+            events_count=len(events),
+            failure_reason=None,
+        )
+        summary = VideoSummary(
+            tenant_id=tenant_id,
+            video_id=video_id,
+            status=video.status,
+            chunks=len(manifests),
+            events=len(events),
+        )
         self.bus.publish("VideoProcessed", summary.model_dump(mode="json"))
         return summary
 
@@ -263,10 +345,17 @@ class Pipeline:
         self.repo.delete_events(t, v)
         self.repo.delete_manifests(t, v)
         self.blobs.delete_prefix(keys.derived_prefix(t, v))
-        self.repo.update_video(t, v, status=VideoStatus.FAILED, failure_reason=reason,
-                               chunks_done=0, events_count=0)
-        summary = VideoSummary(tenant_id=t, video_id=v, status=VideoStatus.FAILED, chunks=0,
-                               events=0, failure_reason=reason)
+        self.repo.update_video(
+            t, v, status=VideoStatus.FAILED, failure_reason=reason, chunks_done=0, events_count=0
+        )
+        summary = VideoSummary(
+            tenant_id=t,
+            video_id=v,
+            status=VideoStatus.FAILED,
+            chunks=0,
+            events=0,
+            failure_reason=reason,
+        )
         self.bus.publish("VideoFailed", summary.model_dump(mode="json"))
         return summary
 
@@ -276,25 +365,42 @@ def _hash(data: bytes) -> str:
 
 
 def _encode_output(row: ManifestRow, token_key: str, side_key: str) -> EncodeOutput:
-    return EncodeOutput(manifest_id=row.manifest_id, token_key=token_key, sideinfo_key=side_key,
-                        codebook_id=row.codebook_id, ratio=row.ratio, byte_size=row.byte_size,
-                        psnr=row.quality_stats.psnr)
+    return EncodeOutput(
+        manifest_id=row.manifest_id,
+        token_key=token_key,
+        sideinfo_key=side_key,
+        codebook_id=row.codebook_id,
+        ratio=row.ratio,
+        byte_size=row.byte_size,
+        psnr=row.quality_stats.psnr,
+    )
 
 
 def _union(boxes: list[Any]) -> tuple[float, float, float, float]:
     arr = np.asarray(boxes, dtype=np.float64)
-    return (round(float(arr[:, 0].min()), 4), round(float(arr[:, 1].min()), 4),
-            round(float(arr[:, 2].max()), 4), round(float(arr[:, 3].max()), 4))
+    return (
+        round(float(arr[:, 0].min()), 4),
+        round(float(arr[:, 1].min()), 4),
+        round(float(arr[:, 2].max()), 4),
+        round(float(arr[:, 3].max()), 4),
+    )
 
 
 def _reason(error: dict[str, Any]) -> str:
-    """The user-facing reason from a Step Functions Catch result ``{Error, Cause}``."""
+    """The user-facing reason from a Step Functions Catch result ``{Error, Cause}``.
+
+    A failed child execution (``States.TaskFailed``) carries the child's own
+    ``{Error, Cause}``; the innermost one is what the user needs.
+    """
     name = str(error.get("Error", "Error"))
     cause = error.get("Cause", "")
     try:
         parsed = json.loads(cause)
-        message = parsed.get("errorMessage") or parsed.get("Cause") or cause
-        name = parsed.get("errorType", name)
     except (TypeError, ValueError):
-        message = cause
-    return f"{name}: {message}" if message else name
+        return f"{name}: {cause}" if cause else name
+    if not isinstance(parsed, dict):
+        return f"{name}: {cause}"
+    if "Error" in parsed and "Cause" in parsed:
+        return _reason({"Error": parsed["Error"], "Cause": parsed["Cause"]})
+    message = parsed.get("errorMessage") or cause
+    return f"{parsed.get('errorType', name)}: {message}"

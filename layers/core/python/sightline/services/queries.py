@@ -14,13 +14,15 @@ class SearchService:
     embedder: Embedder
     index: VectorIndex
 
-    def search_text(self, tenant_id: str, text: str, *, k: int = 10,
-                    filters: SearchFilters | None = None) -> list[SearchHit]:
+    def search_text(
+        self, tenant_id: str, text: str, *, k: int = 10, filters: SearchFilters | None = None
+    ) -> list[SearchHit]:
         """Rank the tenant's chunks by similarity of their descriptions to ``text``."""
         (vector,) = self.embedder.embed([text])
         search: Any = self.index.search
-        return list(search(tenant_id, vector, k=k, filters=filters,
-                           embedding_model=self.embedder.model_id))
+        return list(
+            search(tenant_id, vector, k=k, filters=filters, embedding_model=self.embedder.model_id)
+        )
 
 
 def merge_events(events: list[Event], *, gap_s: float = 1.0) -> list[dict[str, Any]]:
@@ -41,10 +43,17 @@ def merge_events(events: list[Event], *, gap_s: float = 1.0) -> list[dict[str, A
             if len(e.description) > len(cur["description"]):
                 cur["description"] = e.description
             continue
-        cur = {"type": e.type, "start_s": e.t0, "end_s": e.t1,
-               "confidence": round(e.confidence, 3), "description": e.description,
-               "video_id": e.video_id, "camera_id": e.camera_id, "bbox": e.bbox,
-               "event_ids": [e.event_id]}
+        cur = {
+            "type": e.type,
+            "start_s": e.t0,
+            "end_s": e.t1,
+            "confidence": round(e.confidence, 3),
+            "description": e.description,
+            "video_id": e.video_id,
+            "camera_id": e.camera_id,
+            "bbox": e.bbox,
+            "event_ids": [e.event_id],
+        }
         open_by_key[key] = cur
         out.append(cur)
     for item in out:

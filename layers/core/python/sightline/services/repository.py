@@ -35,8 +35,9 @@ class Repository:
 
     def update_video(self, tenant_id: str, video_id: str, **changes: Any) -> Video:
         changes["updated_at"] = utcnow()
-        item = self.videos.update(tenant_id, video_id,
-                                  {k: _jsonable(v) for k, v in changes.items()})
+        item = self.videos.update(
+            tenant_id, video_id, {k: _jsonable(v) for k, v in changes.items()}
+        )
         if item is None:
             raise NotFound(f"video {video_id} not found")
         return Video.model_validate(item)
@@ -54,8 +55,9 @@ class Repository:
         return ManifestRow.model_validate(item) if item else None
 
     def list_manifests(self, tenant_id: str, video_id: str) -> list[ManifestRow]:
-        return [ManifestRow.model_validate(i)
-                for i in self.manifests.query(tenant_id, f"{video_id}-c")]
+        return [
+            ManifestRow.model_validate(i) for i in self.manifests.query(tenant_id, f"{video_id}-c")
+        ]
 
     def delete_manifests(self, tenant_id: str, video_id: str) -> int:
         rows = self.list_manifests(tenant_id, video_id)
@@ -69,8 +71,9 @@ class Repository:
     def _events_pk(tenant_id: str, video_id: str) -> str:
         return f"{tenant_id}#{video_id}"
 
-    def replace_chunk_events(self, tenant_id: str, video_id: str, chunk: int,
-                             events: list[Event]) -> None:
+    def replace_chunk_events(
+        self, tenant_id: str, video_id: str, chunk: int, events: list[Event]
+    ) -> None:
         """Make the chunk's stored events exactly ``events`` (re-runs change nothing)."""
         pk = self._events_pk(tenant_id, video_id)
         prefix = f"{chunk:05d}#"
