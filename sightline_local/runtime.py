@@ -78,6 +78,29 @@ class _LambdaContext:
         return 900_000
 
 
+class StepTimes:
+    """Wall time spent in each step's handler (for the pipeline benchmark)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds: dict[str, list[float]] = {}
+
+    def add(self, step: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds.setdefault(step, []).append(seconds)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.seconds.clear()
+
+    def snapshot(self) -> dict[str, list[float]]:
+        with self._lock:
+            return {k: list(v) for k, v in self.seconds.items()}
+
+
+STEP_TIMES = StepTimes()
+
+
 def dispatch(function: str, payload: bytes) -> tuple[Any, dict[str, str] | None]:
     """Call the handler named by a Lambda ARN, as Lambda would."""
     name = function.rsplit(":", 1)[-1].removeprefix("sightline-")
@@ -92,6 +115,7 @@ def dispatch(function: str, payload: bytes) -> tuple[Any, dict[str, str] | None]
         aws_request_id=str(uuid.uuid4()),
         invoked_function_arn=function_arn(name),
     )
+    started = time.perf_counter()
     try:
         event = json.loads(payload)
         return handler(event, context), None
@@ -102,6 +126,8 @@ def dispatch(function: str, payload: bytes) -> tuple[Any, dict[str, str] | None]
             "errorMessage": str(exc),
             "stackTrace": traceback.format_exception(exc)[-3:],
         }
+    finally:
+        STEP_TIMES.add(name, time.perf_counter() - started)
 
 
 class _Engine:
