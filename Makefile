@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 ENV ?= dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: install system-deps run test lint bench clean
+OPENAPI := layers/core/python/sightline/api/openapi.json
+
+.PHONY: install system-deps run test lint bench openapi clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,9 @@ lint: install
 
 bench: install
 	$(VENV)/bin/sightline --home .sightline-bench bench
+
+openapi: install
+	$(VENV)/bin/sightline openapi --write $(OPENAPI)
 
 clean:
 	rm -rf .sightline .sightline-bench .pytest_cache

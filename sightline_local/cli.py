@@ -155,6 +155,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from sightline.config import reset_settings
+
+    if "SIGHTLINE_SOURCE_ROOTS" not in os.environ:
+        # POST /v1/videos {source} may read files under the directory the server runs in.
+        os.environ["SIGHTLINE_SOURCE_ROOTS"] = json.dumps([str(Path.cwd())])
+        reset_settings()
+    from sightline_local.server import serve
+
+    serve(args.port)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from sightline.api.security import DevSigner, Role
+    from sightline.config import get_settings
+
+    signer = DevSigner(get_settings().key_dir)
+    print(
+        signer.mint(
+            org=args.org,
+            project=args.project,
+            role=Role(args.role),
+            ttl_s=args.ttl,
+            subject=args.subject,
+        )
+    )
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from sightline.api.app import build_app, openapi_json
+
+    text = json.dumps(json.loads(openapi_json(build_app())), indent=2) + "\n"
+    if args.write:
+        Path(args.write).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sightline", description=__doc__)
     p.add_argument(
@@ -190,6 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="ingest vtest.avi, print its events and a few searches")
     s.add_argument("--timeout", type=float, default=3600.0)
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("up", help="serve the API on 127.0.0.1 over the local data")
+    s.add_argument("--port", type=int, default=8080)
+    s.set_defaults(func=cmd_up)
+
+    s = sub.add_parser("token", help="mint a development JWT (local signing key)")
+    s.add_argument("--org", required=True)
+    s.add_argument("--project", required=True)
+    s.add_argument("--role", choices=["viewer", "editor", "admin"], default="editor")
+    s.add_argument("--ttl", type=int, default=3600, help="seconds")
+    s.add_argument("--subject", default="dev-user")
+    s.set_defaults(func=cmd_token)
+
+    s = sub.add_parser("openapi", help="print (or --write) the OpenAPI document")
+    s.add_argument("--write", default=None, metavar="PATH")
+    s.set_defaults(func=cmd_openapi)
 
     s = sub.add_parser("bench", help="end-to-end real-time factor and time per step")
     s.add_argument("--clip", default=None, help="video to ingest (default vtest.avi)")

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     max_frame_pixels: Annotated[int, Field(gt=0)] = 3840 * 2160
     describe_sample_fps: Annotated[float, Field(gt=0, le=30)] = 2.0
     codec_timeout_seconds: Annotated[float, Field(gt=0)] = 900.0
+    upload_mode: Literal["api", "presigned"] = "api"
+    # Folders that POST /v1/videos {"source": PATH} may read (the API reads no other file).
+    source_roots: list[Path] = []
+    jwt_issuer: str = "sightline-local"
+    jwt_audience: str = "sightline"
+    jwks_url: str = ""
+    max_json_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
     threads: Annotated[int, Field(ge=1, le=64)] = 2
@@ -62,6 +69,10 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.home / "sightline.db"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.home / "keys"
 
     @property
     def index_dir(self) -> Path:

@@ -113,6 +113,12 @@ class S3BlobStore:
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
+    def presign_put(self, key: str, *, expires_s: int = 3600) -> str:
+        """A presigned PUT for a browser or client upload straight to S3."""
+        params = {"Bucket": self.bucket, "Key": key, **self._sse}
+        return str(self.s3.generate_presigned_url("put_object", Params=params,
+                                                  ExpiresIn=expires_s))
+
 
 def _to_dynamo(value: Any) -> Any:
     # DynamoDB has no float type; round-trip through JSON turns floats into Decimals.
