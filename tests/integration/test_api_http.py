@@ -148,7 +148,7 @@ def snapshot() -> tuple[Any, ...]:
     repo = Repository(factory.tables())
     videos = sorted(
         (v.video_id, v.status.value, v.updated_at.isoformat())
-        for t in ("acme/plaza", "other/corp")
+        for t in ("acme/plaza", "other/corp", "rival/corp")
         for v in repo.list_videos(t)
     )
     blobs = factory.blobs().list_keys("")
@@ -259,13 +259,30 @@ def test_api_keys_create_use_revoke(server: dict[str, Any]) -> None:
     assert wrong[0] == 401
 
 
+def test_idempotency_key_replays_the_first_answer(server: dict[str, Any]) -> None:
+    c = client(server)
+    key = {"Idempotency-Key": "create-lobby-1"}
+    first = c.call("POST", "/v1/videos", {"filename": "lobby2.mp4"}, headers=key)
+    again = c.call("POST", "/v1/videos", {"filename": "lobby2.mp4"}, headers=key)
+    assert first[0] == again[0] == 201
+    assert first[2]["video_id"] == again[2]["video_id"]
+    other = c.call("POST", "/v1/videos", {"filename": "other.mp4"}, headers=key)
+    assert other[0] == 422 and other[2]["title"] == "Idempotency-Key reused"
+    # another tenant's identical key is another request
+    mine = client(server, org="other", project="corp").call(
+        "POST", "/v1/videos", {"filename": "lobby2.mp4"}, headers=key)
+    assert mine[0] == 201 and mine[2]["video_id"] != first[2]["video_id"]
+    assert c.call("POST", "/v1/videos", {"filename": "a.mp4"},
+                  headers={"Idempotency-Key": "k" * 200})[0] == 400
+
+
 def test_another_tenants_ids_answer_404_everywhere(
     server: dict[str, Any], uploaded: dict[str, Any]
 ) -> None:
     vid = uploaded["video_id"]
     _, _, res = uploaded["client"].call("POST", "/v1/search/similar", {"text": "people"})
     manifest = res["hits"][0]["manifest_id"]
-    other = client(server, org="other", project="corp", role=Role.ADMIN)
+    other = client(server, org="rival", project="corp", role=Role.ADMIN)
     before = snapshot()
     assert other.call("GET", f"/v1/videos/{vid}")[0] == 404
     assert other.call("GET", f"/v1/videos/{vid}/events")[0] == 404

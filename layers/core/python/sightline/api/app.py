@@ -21,8 +21,17 @@ from aws_lambda_powertools.event_handler.openapi.models import (
     HTTPBearer,
     Server,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 
-from sightline.api.errors import PayloadTooLarge, TooManyRequests, UnsupportedMediaType
+from sightline.api.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    TooManyRequests,
+    UnsupportedMediaType,
+)
 from sightline.api.routers import events, keys, search, videos
 from sightline.api.security import AuthError, Forbidden
 from sightline.config import get_settings
@@ -129,6 +138,18 @@ def build_app() -> APIGatewayRestResolver:
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(exc: RequestUnsupportedContentType) -> Response:
         return problem(415, "Unsupported media type", "send application/json")
+
+    @app.exception_handler(BadRequest)
+    def _bad(exc: BadRequest) -> Response:
+        return problem(400, "Bad request", str(exc))
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _idem_mismatch(exc: IdempotencyValidationError) -> Response:
+        return problem(422, "Idempotency-Key reused", "this key was used with another body")
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _idem_busy(exc: IdempotencyAlreadyInProgressError) -> Response:
+        return problem(409, "In progress", "a request with this Idempotency-Key is running")
 
     @app.exception_handler(AuthError)
     def _unauthorized(exc: AuthError) -> Response:

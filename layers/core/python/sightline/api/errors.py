@@ -11,3 +11,7 @@ class UnsupportedMediaType(Exception):
 
 class TooManyRequests(Exception):
     """429."""
+
+
+class BadRequest(Exception):
+    """400: a request the schema cannot describe (e.g. a malformed header)."""

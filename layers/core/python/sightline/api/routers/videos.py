@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -13,8 +13,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from sightline import keys
 from sightline.api.context import api_context, principal_of
 from sightline.api.errors import PayloadTooLarge
+from sightline.api.idempotency import key_of, run_idempotent
 from sightline.api.schemas import CreatedVideo, CreateVideo, EventList, VideoList, VideoView
-from sightline.api.security import Role
+from sightline.api.security import Principal, Role
 from sightline.errors import InvalidVideo, NotFound
 from sightline.models import Video, VideoStatus
 from sightline.services.ingest import new_video_id
@@ -43,14 +44,28 @@ def view(v: Video) -> VideoView:
 
 @router.post("/videos", summary="Register a video: an upload URL, or ingest from a source")
 def create_video(body: CreateVideo) -> tuple[CreatedVideo, int]:
-    ctx = api_context()
     who = principal_of(router.current_event)
     who.require(Role.EDITOR)
+    base = _base_url()
+    out = run_idempotent(
+        tenant_id=who.tenant_id,
+        route="POST /v1/videos",
+        key=key_of(router.current_event.headers),
+        lambda_context=router.lambda_context,
+        body=body.model_dump(mode="json"),
+        fn=lambda: _create_video(who, body, base),
+    )
+    return CreatedVideo.model_validate(out["video"]), out["status_code"]
+
+
+def _create_video(who: Principal, body: CreateVideo, base_url: str) -> dict[str, Any]:
+    ctx = api_context()
     if body.source is not None:
         path = ctx.ingest.resolve_source(body.source)
         sub = ctx.ingest.submit_file(who.tenant_id, path)
         ctx.audit.record(who, "ingest", sub.video.video_id, {"source": body.source})
-        return CreatedVideo(video_id=sub.video.video_id, status=sub.video.status.value), 202
+        created = CreatedVideo(video_id=sub.video.video_id, status=sub.video.status.value)
+        return {"video": created.model_dump(mode="json"), "status_code": 202}
     assert body.filename is not None
     video_id = new_video_id()
     video = Video(
@@ -61,11 +76,12 @@ def create_video(body: CreateVideo) -> tuple[CreatedVideo, int]:
         status=VideoStatus.PENDING,
     )
     ctx.repo.put_video(video)
-    url = ctx.ingest.upload_url(video, base_url=_base_url())
+    url = ctx.ingest.upload_url(video, base_url=base_url)
     ctx.audit.record(who, "register", video_id, {"filename": body.filename})
-    return CreatedVideo(
+    created = CreatedVideo(
         video_id=video_id, status=video.status.value, upload_url=url, upload_method="PUT"
-    ), 201
+    )
+    return {"video": created.model_dump(mode="json"), "status_code": 201}
 
 
 def _base_url() -> str:
