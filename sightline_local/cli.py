@@ -158,10 +158,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from sightline.config import reset_settings
 
+    os.environ.setdefault("SIGHTLINE_WEBHOOK_ALLOW_LOOPBACK", "true")
     if "SIGHTLINE_SOURCE_ROOTS" not in os.environ:
         # POST /v1/videos {source} may read files under the directory the server runs in.
         os.environ["SIGHTLINE_SOURCE_ROOTS"] = json.dumps([str(Path.cwd())])
-        reset_settings()
+    reset_settings()
     from sightline_local.server import serve
 
     serve(args.port)

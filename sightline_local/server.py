@@ -78,13 +78,22 @@ class ApiServer(ThreadingHTTPServer):
         self.settings = get_settings()
         self.streams: list[tuple[str, queue.Queue[str]]] = []
         self._streams_lock = threading.Lock()
-        from sightline import factory
+        from concurrent.futures import ThreadPoolExecutor
 
+        from sightline import factory
+        from sightline.services.webhooks import Webhooks
+
+        self.webhooks = Webhooks(factory.tables())
+        self._deliveries = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook")
         bus = factory.bus()
         if hasattr(bus, "subscribe"):
             bus.subscribe(self._on_bus_event)
 
     def _on_bus_event(self, detail_type: str, detail: dict[str, Any]) -> None:
+        from sightline.services.webhooks import dispatch
+
+        # Deliveries retry with backoff; never hold up the pipeline step that published.
+        self._deliveries.submit(dispatch, self.webhooks, detail_type, detail)
         tenant = detail.get("tenant_id")
         message = f"event: {detail_type}\ndata: {json.dumps(detail, default=str)}\n\n"
         with self._streams_lock:

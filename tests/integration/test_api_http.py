@@ -72,6 +72,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     old = os.environ.get("SIGHTLINE_HOME")
     os.environ["SIGHTLINE_SOURCE_ROOTS"] = json.dumps([str(tmp)])
     os.environ["SIGHTLINE_MAX_VIDEO_BYTES"] = str(2_000_000)
+    os.environ["SIGHTLINE_WEBHOOK_ALLOW_LOOPBACK"] = "true"
     use_home(tmp / "home")
     mp = pytest.MonkeyPatch()
     codec = FakeCodec(factory.blobs())
@@ -95,7 +96,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     srv.shutdown()
     srv.server_close()
     mp.undo()
-    for var in ("SIGHTLINE_SOURCE_ROOTS", "SIGHTLINE_MAX_VIDEO_BYTES"):
+    for var in (
+        "SIGHTLINE_SOURCE_ROOTS",
+        "SIGHTLINE_MAX_VIDEO_BYTES",
+        "SIGHTLINE_WEBHOOK_ALLOW_LOOPBACK",
+    ):
         os.environ.pop(var, None)
     if old is None:
         os.environ.pop("SIGHTLINE_HOME", None)
@@ -118,8 +123,50 @@ def client(
     return Client(server["port"], server["signer"].mint(org=org, project=project, role=role, **kw))
 
 
+class Receiver:
+    """A webhook receiver on loopback that fails its first delivery (to prove retries)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        received: list[tuple[dict[str, str], bytes]] = []
+        failures = {"left": 1}
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if failures["left"]:
+                    failures["left"] -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                received.append((dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+        self.received = received
+        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+
 @pytest.fixture(scope="module")
-def uploaded(server: dict[str, Any]) -> dict[str, Any]:
+def receiver(server: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    rec = Receiver()
+    admin = client(server, role=Role.ADMIN)
+    status, _, hook = admin.call(
+        "POST", "/v1/webhooks", {"url": rec.url, "events": ["VideoProcessed"]}
+    )
+    assert status == 201 and hook["secret"].startswith("whsec_")
+    yield {"receiver": rec, "hook": hook}
+    rec.httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def uploaded(server: dict[str, Any], receiver: dict[str, Any]) -> dict[str, Any]:
     """One video uploaded and processed by acme/plaza, through the public upload flow."""
     c = client(server)
     status, _, created = c.call("POST", "/v1/videos", {"filename": "lobby.mp4"})
@@ -259,6 +306,30 @@ def test_api_keys_create_use_revoke(server: dict[str, Any]) -> None:
     assert wrong[0] == 401
 
 
+def test_webhook_is_signed_and_retried(uploaded: dict[str, Any], receiver: dict) -> None:
+    from sightline.services.webhooks import verify
+
+    deadline = time.monotonic() + 20
+    rec = receiver["receiver"]
+    while not rec.received and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rec.received, "the VideoProcessed webhook never arrived (first try got a 503)"
+    headers, body = rec.received[0]
+    assert verify(receiver["hook"]["secret"], body, headers["Sightline-Signature"])
+    assert not verify("whsec_wrong", body, headers["Sightline-Signature"])
+    payload = json.loads(body)
+    assert payload["type"] == "VideoProcessed"
+    assert payload["data"]["video_id"] == uploaded["video_id"]
+
+
+def test_webhook_urls_are_checked(server: dict[str, Any]) -> None:
+    admin = client(server, role=Role.ADMIN)
+    for url in ("ftp://example.com/x", "https://10.0.0.1/x", "not a url"):
+        status, _, _ = admin.call("POST", "/v1/webhooks", {"url": url, "events": ["EventDetected"]})
+        assert status in (400, 422), url
+    assert client(server).call("GET", "/v1/webhooks")[0] == 403
+
+
 def test_idempotency_key_replays_the_first_answer(server: dict[str, Any]) -> None:
     c = client(server)
     key = {"Idempotency-Key": "create-lobby-1"}
@@ -270,10 +341,15 @@ def test_idempotency_key_replays_the_first_answer(server: dict[str, Any]) -> Non
     assert other[0] == 422 and other[2]["title"] == "Idempotency-Key reused"
     # another tenant's identical key is another request
     mine = client(server, org="other", project="corp").call(
-        "POST", "/v1/videos", {"filename": "lobby2.mp4"}, headers=key)
+        "POST", "/v1/videos", {"filename": "lobby2.mp4"}, headers=key
+    )
     assert mine[0] == 201 and mine[2]["video_id"] != first[2]["video_id"]
-    assert c.call("POST", "/v1/videos", {"filename": "a.mp4"},
-                  headers={"Idempotency-Key": "k" * 200})[0] == 400
+    assert (
+        c.call("POST", "/v1/videos", {"filename": "a.mp4"}, headers={"Idempotency-Key": "k" * 200})[
+            0
+        ]
+        == 400
+    )
 
 
 def test_another_tenants_ids_answer_404_everywhere(

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     jwt_audience: str = "sightline"
     jwks_url: str = ""
     max_json_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+    # Locally, webhooks may target http://127.0.0.1 (tests, a developer's receiver).
+    webhook_allow_loopback: bool = False
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
     threads: Annotated[int, Field(ge=1, le=64)] = 2

@@ -116,8 +116,7 @@ class S3BlobStore:
     def presign_put(self, key: str, *, expires_s: int = 3600) -> str:
         """A presigned PUT for a browser or client upload straight to S3."""
         params = {"Bucket": self.bucket, "Key": key, **self._sse}
-        return str(self.s3.generate_presigned_url("put_object", Params=params,
-                                                  ExpiresIn=expires_s))
+        return str(self.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_s))
 
 
 def _to_dynamo(value: Any) -> Any:

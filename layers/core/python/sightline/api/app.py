@@ -32,7 +32,7 @@ from sightline.api.errors import (
     TooManyRequests,
     UnsupportedMediaType,
 )
-from sightline.api.routers import events, keys, search, videos
+from sightline.api.routers import events, keys, search, videos, webhooks
 from sightline.api.security import AuthError, Forbidden
 from sightline.config import get_settings
 from sightline.errors import CodecError, CorruptData, InvalidVideo, NotFound, TransientError
@@ -107,7 +107,7 @@ class SightlineResolver(APIGatewayRestResolver):
 
 def build_app() -> APIGatewayRestResolver:
     app = SightlineResolver(enable_validation=True)
-    for module in (videos, events, search, keys):
+    for module in (videos, events, search, keys, webhooks):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/health", include_in_schema=True, summary="Liveness")
