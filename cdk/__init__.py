@@ -1,0 +1,1 @@
+"""The Sightline CDK app (``python -m cdk.app``): config, constants, stacks, constructs."""

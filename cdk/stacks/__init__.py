@@ -1,0 +1,1 @@
+"""One stack per concern of a Sightline stage."""
