@@ -1,6 +1,6 @@
 """The local describer: a real pretrained detector plus motion analysis, in words.
 
-The stand-in for a VLM on one machine (see ``sightline.perception``); a Bedrock
+The stand-in for a VLM on one machine (see ``sightline.vision``); a Bedrock
 describer answers through the same port.
 """
 
@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sightline.models import ChunkRef
+from sightline.models import ChunkRef, DetectedEvent
 from sightline.ports import ClipDescription
 
 
@@ -26,16 +26,16 @@ class DetectorDescriber:
         # Loaded on first use: the ONNX session is the expensive part of a cold start.
         with self._lock:
             if self._detector is None:
-                from sightline.perception.detector import CenterNetDetector
+                from sightline.vision.detector import CenterNetDetector
 
                 self._detector = CenterNetDetector()
             return self._detector
 
     def describe(self, clip: Path, chunk: ChunkRef) -> ClipDescription:
-        from sightline.perception.analyze import analyze_clip
+        from sightline.vision.analyze import analyze_clip
 
         analysis = analyze_clip(clip, detector=self._get_detector(), sample_fps=self.sample_fps)
-        events = list(analysis.events)
+        events = [DetectedEvent.model_validate(e.model_dump()) for e in analysis.events]
         return ClipDescription(
             description=analysis.description,
             tags=list(analysis.tags),

@@ -1,0 +1,1 @@
+"""Packaged model files (a package so that setuptools package-data ships them)."""
