@@ -53,7 +53,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import numpy as np
 from blake3 import blake3
@@ -92,8 +92,8 @@ __all__ = [
 MAGIC = b"SLTB"
 SIDEINFO_MAGIC = b"SLSI"
 FORMAT_VERSION = 1
-LAYOUT = "tiles-16x16-tw"
-TILE = 16
+LAYOUT: Final = "tiles-16x16-tw"
+TILE: Final = 16
 DIGEST_LEN = 32
 TILE_DIGEST_LEN = 8
 
@@ -111,7 +111,7 @@ class CorruptBlobError(CorruptData, ValueError):
     """A blob failed its integrity check or is malformed (bad magic, truncated, bad offsets)."""
 
 
-def _digest(data: bytes | memoryview) -> bytes:
+def _digest(data: bytes | bytearray | memoryview) -> bytes:
     return blake3(data).digest()
 
 
@@ -130,11 +130,11 @@ class TokenBlobHeader(BaseModel):
     version: Literal[1] = 1
     codebook_id: Annotated[str, Field(min_length=1, max_length=128)]
     model_id: Annotated[str, Field(min_length=1, max_length=128)]
-    layout: Literal["tiles-16x16-tw"] = LAYOUT
+    layout: Literal["tiles-16x16-tw"] = "tiles-16x16-tw"
     dims: tuple[PosInt, PosInt, PosInt] = Field(description="token grid [Tt, Ht, Wt]")
     time_stride: PosInt = Field(description="frames per token step")
     spatial_stride: PosInt = Field(description="pixels per token, each axis")
-    tile_size: tuple[Literal[16], Literal[16]] = (TILE, TILE)
+    tile_size: tuple[Literal[16], Literal[16]] = (16, 16)
     tile_grid: tuple[PosInt, PosInt] = Field(description="[tiles_y, tiles_x]")
     temporal_window: PosInt = Field(description="token steps per stored window")
     n_windows: PosInt

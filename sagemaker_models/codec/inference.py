@@ -1,0 +1,376 @@
+"""SageMaker inference handler for the codec (also run in-process by the local worker).
+
+Contract (SageMaker PyTorch serving / async inference):
+
+* ``model_fn(model_dir)`` -> ``Codec``: loads weights once, ``eval()``, cuda when available.
+  ``$SIGHTLINE_CODEC_WEIGHTS`` (folder or ``.pt``) overrides ``model_dir``;
+  ``$SIGHTLINE_CODEC_CODEBOOK_ID`` pins a codebook (default: the latest weights there).
+* ``input_fn(body, content_type)`` -> ``VideoInput``: ``video/*`` or
+  ``application/octet-stream`` bytes, decoded with ffmpeg to uint8 RGB; limits
+  (``$SIGHTLINE_CODEC_MAX_FRAMES``, ``..._MAX_PIXELS``, ``..._MAX_VOXELS``) raise
+  ``VideoLimitError`` (a ``ValueError``). No temporary file outlives the call.
+* ``predict_fn(data, codec)`` -> ``dict``: tokens -> token blob v1, decode for quality stats,
+  side info.
+* ``output_fn(prediction, accept)`` -> JSON bytes::
+
+    {"token_blob_b64": str, "sideinfo_b64": str, "codebook_id": str, "model_id": str,
+     "token_hash": "blake3:<hex>", "byte_size": int, "raw_bytes": int, "ratio": float,
+     "bpp": float, "quality_stats": {"psnr": float, "ms_ssim": float},
+     "frames": int, "fps": float, "width": int, "height": int, "encode_ms": float,
+     "decode_ms": float, "tokens_shape": [Tt, Ht, Wt], "time_stride": int,
+     "spatial_stride": int, "sideinfo_hash": "blake3:<hex>", "sideinfo_fields": [str]}
+
+  ``raw_bytes`` is the yuv420p size of the input (``W*H*1.5*frames``), ``ratio`` is
+  ``raw_bytes / byte_size``, ``bpp`` is ``8 * byte_size / (W*H*frames)``; ``psnr`` is
+  pooled PSNR of BT.601 limited-range luma (100.0 when lossless), ``ms_ssim`` the
+  mean 5-scale MS-SSIM of luma (see ``metrics``).
+
+Side info (``sideinfo_b64``) is a ``sightline.tokenblob.pack_sideinfo`` blob (magic
+``SLSI``): float32 arrays ``[Tt, tiles_y, tiles_x]`` per field, one value per token step
+and 16x16-token tile, for analytics without decoding:
+
+* ``changed_frac``: share of the tile's tokens whose index differs from the previous step;
+* ``latent_delta``: mean squared distance between the codebook vectors of this step's and
+  the previous step's tokens (token-space motion energy);
+* ``pixel_motion``: mean absolute luma difference between consecutive source frames;
+* ``residual_energy``: mean squared luma error of the reconstruction (codec residual).
+
+Step 0 has no previous step: its ``changed_frac`` and ``latent_delta`` are 0.
+
+``decode_blob(blob, roi, t0, t1)`` decodes only a region of interest: it reads just the
+tiles covering the region plus the decoder's halo (see ``plan_roi``) and crops.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sagemaker_models.codec.metrics import ms_ssim_y, psnr_y, rgb_to_y
+from sagemaker_models.codec.model import Codec
+from sagemaker_models.codec.registry import ENV_WEIGHTS, CodebookRegistry, load_codec
+from sagemaker_models.codec.video_io import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PIXELS,
+    read_frames_from_bytes,
+)
+from sightline.tokenblob import (
+    BlobIndex,
+    TileKey,
+    TokenBlobHeader,
+    assemble_region,
+    blob_hash,
+    pack_sideinfo,
+    read_index,
+    read_tiles,
+)
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+MAX_VOXELS = int(os.environ.get("SIGHTLINE_CODEC_MAX_VOXELS", str(1_500_000_000)))
+PSNR_CAP = 100.0  # JSON has no infinity: a lossless result reports this
+_SUFFIX = {
+    "video/mp4": ".mp4",
+    "video/x-msvideo": ".avi",
+    "video/avi": ".avi",
+    "video/quicktime": ".mov",
+    "video/webm": ".webm",
+    "video/x-matroska": ".mkv",
+    "video/mp2t": ".ts",
+    "video/h264": ".h264",
+}
+SIDEINFO_FIELDS = {
+    "changed_frac": "share of tokens whose index differs from the previous token step",
+    "latent_delta": "mean squared codebook-vector distance to the previous token step",
+    "pixel_motion": "mean |luma(f) - luma(f-1)| over the step's source frames (0..255)",
+    "residual_energy": "mean squared luma error of the reconstruction (0..255 scale)",
+}
+
+
+@dataclass
+class VideoInput:
+    """Decoded request: frames plus what the response needs about the source."""
+
+    frames: np.ndarray  # uint8 [T,H,W,3]
+    fps: float
+    source_bytes: int
+
+
+# --------------------------------------------------------------------------- SageMaker contract
+
+
+def model_fn(model_dir: str | None = None) -> Codec:
+    """Load the codec once per worker (weights from ``$SIGHTLINE_CODEC_WEIGHTS`` or model_dir)."""
+    roots: list[Path] = []
+    if os.environ.get(ENV_WEIGHTS):
+        roots.append(Path(os.environ[ENV_WEIGHTS]))
+    if model_dir:
+        roots.append(Path(model_dir))
+    registry = CodebookRegistry(roots) if roots else None
+    if registry is None or not registry.ids():
+        registry = CodebookRegistry()  # fall back to the committed weights
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        # Leave a core to the serving process / neighbours on small machines.
+        torch.set_num_threads(max(1, min(8, (os.cpu_count() or 2))))
+    codec = registry.load(os.environ.get("SIGHTLINE_CODEC_CODEBOOK_ID") or None, device)
+    log.info("codec ready: %s %s on %s", codec.model_id, codec.codebook_id, device)
+    return codec
+
+
+def input_fn(request_body: bytes | bytearray | memoryview, content_type: str) -> VideoInput:
+    """Decode a video request body to uint8 RGB frames (ValueError when unusable or too big)."""
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if not (ctype.startswith("video/") or ctype == "application/octet-stream"):
+        raise ValueError(f"unsupported content type {content_type!r}: send video/* bytes")
+    body = bytes(request_body)
+    frames, info = read_frames_from_bytes(
+        body,
+        suffix=_SUFFIX.get(ctype, ".bin"),
+        limit_frames=int(os.environ.get("SIGHTLINE_CODEC_MAX_FRAMES", DEFAULT_MAX_FRAMES)),
+        max_pixels=int(os.environ.get("SIGHTLINE_CODEC_MAX_PIXELS", DEFAULT_MAX_PIXELS)),
+        max_voxels=int(os.environ.get("SIGHTLINE_CODEC_MAX_VOXELS", MAX_VOXELS)),
+    )
+    return VideoInput(frames=frames, fps=info.fps, source_bytes=len(body))
+
+
+def predict_fn(data: VideoInput, model: Codec) -> dict[str, Any]:
+    """Encode to a token blob, decode it back for quality stats, compute side info."""
+    frames = data.frames
+    n, h, w, _ = frames.shape
+    t = time.perf_counter()
+    enc = model.encode(frames, fps=data.fps)
+    blob = enc.to_blob()
+    encode_ms = 1000 * (time.perf_counter() - t)
+    t = time.perf_counter()
+    recon = model.decode(enc.tokens, enc.frame_size, enc.n_frames)
+    decode_ms = 1000 * (time.perf_counter() - t)
+    token_hash = blob_hash(blob)
+    sideinfo = pack_sideinfo(
+        compute_sideinfo(
+            enc.tokens, frames, recon, model.embeddings(), model.time_stride, model.spatial_stride
+        ),
+        time_stride=model.time_stride,
+        spatial_stride=model.spatial_stride,
+        fps=data.fps,
+        token_hash=token_hash,
+        descriptions=SIDEINFO_FIELDS,
+    )
+    raw_bytes = round(w * h * 1.5 * n)
+    psnr = psnr_y(frames, recon)
+    return {
+        "token_blob": blob,
+        "sideinfo": sideinfo,
+        "codebook_id": model.codebook_id,
+        "model_id": model.model_id,
+        "token_hash": token_hash,
+        "byte_size": len(blob),
+        "raw_bytes": raw_bytes,
+        "ratio": raw_bytes / len(blob),
+        "bpp": 8 * len(blob) / (w * h * n),
+        "quality_stats": {"psnr": min(psnr, PSNR_CAP), "ms_ssim": ms_ssim_y(frames, recon)},
+        "frames": n,
+        "fps": data.fps,
+        "width": w,
+        "height": h,
+        "encode_ms": encode_ms,
+        "decode_ms": decode_ms,
+        "tokens_shape": list(enc.tokens.shape),
+        "time_stride": model.time_stride,
+        "spatial_stride": model.spatial_stride,
+        "sideinfo_hash": blob_hash(sideinfo),
+        "sideinfo_fields": list(SIDEINFO_FIELDS),
+    }
+
+
+def output_fn(prediction: Mapping[str, Any], accept: str | None = JSON) -> bytes:
+    """Serialize a prediction as JSON bytes (blobs base64-encoded)."""
+    acc = (accept or JSON).split(";")[0].strip().lower()
+    if acc not in (JSON, "*/*", "application/*"):
+        raise ValueError(f"unsupported accept type {accept!r}: only {JSON}")
+    doc = {k: v for k, v in prediction.items() if k not in ("token_blob", "sideinfo")}
+    doc["token_blob_b64"] = base64.b64encode(prediction["token_blob"]).decode("ascii")
+    doc["sideinfo_b64"] = base64.b64encode(prediction["sideinfo"]).decode("ascii")
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+# --------------------------------------------------------------------------- side info
+
+
+def _tile_means(values: torch.Tensor, tile_px: int, grid: tuple[int, int]) -> torch.Tensor:
+    """Mean of a [H, W] map per tile of ``tile_px`` cells; cells past the edge are excluded."""
+    h, w = values.shape
+    ty, tx = grid
+    pad = (0, tx * tile_px - w, 0, ty * tile_px - h)
+    v = torch.nn.functional.pad(values, pad)
+    ones = torch.nn.functional.pad(torch.ones_like(values), pad)
+    s = v.view(ty, tile_px, tx, tile_px).sum(dim=(1, 3))
+    c = ones.view(ty, tile_px, tx, tile_px).sum(dim=(1, 3))
+    return s / c.clamp_min(1)
+
+
+def compute_sideinfo(
+    tokens: np.ndarray,
+    frames: np.ndarray,
+    recon: np.ndarray,
+    embeddings: np.ndarray,
+    time_stride: int,
+    spatial_stride: int,
+) -> dict[str, np.ndarray]:
+    """Per (token step, 16x16-token tile) statistics; see the module docstring."""
+    tt, ht, wt = tokens.shape
+    tile = 16
+    grid = (math.ceil(ht / tile), math.ceil(wt / tile))
+    out = {name: np.zeros((tt, *grid), np.float32) for name in SIDEINFO_FIELDS}
+    tok = torch.from_numpy(tokens.astype(np.int64))
+    emb = torch.from_numpy(embeddings).float()
+    n = len(frames)
+    prev_y: torch.Tensor | None = None
+    for t in range(tt):
+        if t > 0:
+            changed = (tok[t] != tok[t - 1]).float()
+            delta = (emb[tok[t]] - emb[tok[t - 1]]).pow(2).sum(-1)
+            out["changed_frac"][t] = _tile_means(changed, tile, grid).numpy()
+            out["latent_delta"][t] = _tile_means(delta, tile, grid).numpy()
+        f0, f1 = t * time_stride, min(n, (t + 1) * time_stride)
+        if f0 >= n:  # padding-only step: repeat the statistics of the last real one
+            for name in ("pixel_motion", "residual_energy"):
+                out[name][t] = out[name][t - 1]
+            continue
+        y = rgb_to_y(frames[f0:f1], "full")
+        yr = rgb_to_y(recon[f0:f1], "full")
+        px_tile = tile * spatial_stride
+        residual = (y - yr).pow(2).mean(0)
+        diffs = [(y[0] - prev_y).abs()] if prev_y is not None else []
+        diffs += [(y[i] - y[i - 1]).abs() for i in range(1, len(y))]
+        motion = torch.stack(diffs).mean(0) if diffs else torch.zeros_like(residual)
+        out["residual_energy"][t] = _tile_means(residual, px_tile, grid).numpy()
+        out["pixel_motion"][t] = _tile_means(motion, px_tile, grid).numpy()
+        prev_y = y[-1]
+    return out
+
+
+# --------------------------------------------------------------------------- ROI decode
+
+
+@dataclass(frozen=True)
+class RoiPlan:
+    """What to fetch and decode for a region: pixel box, frames and the token window."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (pixels, half-open)
+    frames: tuple[int, int]  # f0, f1 (half-open)
+    steps: tuple[int, int]  # token window incl. halo (half-open)
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    tiles: list[TileKey]
+
+
+def plan_roi(
+    header: TokenBlobHeader,
+    roi: Sequence[float] | None = None,
+    t0: float | None = None,
+    t1: float | None = None,
+    halo: tuple[int, int] = (2, 3),
+) -> RoiPlan:
+    """Token window and tiles needed to decode ``roi`` (x0,y0,x1,y1 px) over [t0, t1) s.
+
+    Times are seconds from the start of the blob's chunk. ``halo`` is the decoder's
+    (steps, tokens) context (``Codec.halo``): with it the ROI decode equals the full decode
+    cropped (to float rounding).
+    """
+    from sightline.tokenblob import tiles_for_region
+
+    h, w = header.frame_size
+    x0, y0, x1, y1 = (
+        (0, 0, w, h)
+        if roi is None
+        else (math.floor(roi[0]), math.floor(roi[1]), math.ceil(roi[2]), math.ceil(roi[3]))
+    )
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x0 >= x1 or y0 >= y1:
+        raise ValueError(f"roi {roi} is empty or outside the {w}x{h} frame")
+    n = header.n_frames
+    f0 = 0 if t0 is None else max(0, math.floor(t0 * header.fps + 1e-6))
+    f1 = n if t1 is None else min(n, math.ceil(t1 * header.fps - 1e-6))
+    if f0 >= f1:
+        raise ValueError(f"time range [{t0}, {t1}) holds no frame of this {n}-frame chunk")
+    ts, ss = header.time_stride, header.spatial_stride
+    tt, ht, wt = header.dims
+    hsteps, htok = halo
+    steps = (max(0, f0 // ts - hsteps), min(tt, -(-f1 // ts) + hsteps))
+    rows = (max(0, y0 // ss - htok), min(ht, -(-y1 // ss) + htok))
+    cols = (max(0, x0 // ss - htok), min(wt, -(-x1 // ss) + htok))
+    return RoiPlan(
+        (x0, y0, x1, y1), (f0, f1), steps, rows, cols, tiles_for_region(header, steps, rows, cols)
+    )
+
+
+def _codec_for(
+    header: TokenBlobHeader, codec: Codec | None, registry: CodebookRegistry | None
+) -> Codec:
+    """The decoder a blob names: the given codec, else its codebook_id from the registry."""
+    if codec is None:
+        codec = registry.load(header.codebook_id) if registry else load_codec(header.codebook_id)
+    return codec
+
+
+def decode_plan(
+    index_or_header: BlobIndex | TokenBlobHeader,
+    plan: RoiPlan,
+    tiles: Mapping[TileKey, np.ndarray],
+    codec: Codec | None = None,
+    registry: CodebookRegistry | None = None,
+) -> np.ndarray:
+    """Decode a planned region from its decoded tiles (e.g. fetched by ranged GETs)."""
+    header = index_or_header.header if isinstance(index_or_header, BlobIndex) else index_or_header
+    codec = _codec_for(header, codec, registry)
+    if codec.codebook_id != header.codebook_id:
+        raise ValueError(f"blob needs codebook {header.codebook_id}, codec has {codec.codebook_id}")
+    sub = assemble_region(header, tiles, plan.steps, plan.rows, plan.cols)
+    return codec.decode_region(
+        sub,
+        origin=(plan.steps[0], plan.rows[0], plan.cols[0]),
+        grid_dims=header.dims,
+        pixel_box=plan.box,
+        frames=plan.frames,
+        frame_size=header.frame_size,
+        n_frames=header.n_frames,
+    )
+
+
+def decode_blob(
+    blob: bytes,
+    roi: Sequence[float] | None = None,
+    t0: float | None = None,
+    t1: float | None = None,
+    *,
+    expected_hash: str | None = None,
+    codec: Codec | None = None,
+    registry: CodebookRegistry | None = None,
+) -> np.ndarray:
+    """Decode a token blob (or only a region of it) to uint8 RGB ``[frames, h, w, 3]``.
+
+    ``roi`` is ``(x0, y0, x1, y1)`` in pixels of the original frame; ``t0``/``t1`` are
+    seconds from the chunk start (half-open). Only the tiles covering the region plus the
+    decoder's halo are decompressed and decoded; the blob is verified first. The decoder is
+    ``codec`` if given, else the one the blob's ``codebook_id`` names (``registry`` or the
+    default registry).
+    """
+    index = read_index(blob)
+    header = index.header
+    codec = _codec_for(header, codec, registry)
+    plan = plan_roi(header, roi, t0, t1, codec.halo)
+    tiles = read_tiles(blob, plan.tiles, expected_hash)
+    return decode_plan(index, plan, tiles, codec)
