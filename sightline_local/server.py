@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 PUBLIC = ("/health", "/v1/openapi.json", "/swagger")
 CHUNK = 1 << 20
+DRAIN_LIMIT = 64 << 20
 
 
 class RateLimiter:
@@ -185,6 +186,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.settings.max_video_bytes if upload else self.server.settings.max_json_bytes
         )
         if length > limit:
+            # Read and drop a moderately oversized body so the client sees the 413 rather
+            # than a reset connection; beyond that, just close.
+            if length <= limit + DRAIN_LIMIT:
+                remaining = length
+                while remaining > 0:
+                    block = self.rfile.read(min(CHUNK, remaining))
+                    if not block:
+                        break
+                    remaining -= len(block)
             self.close_connection = True
             return b"", None, (413, "Payload too large", f"the limit is {limit} bytes")
         if not upload:

@@ -35,7 +35,8 @@ from sagemaker_models.codec.inference import input_fn, model_fn, output_fn, pred
 __all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
 '''
 # torch and numpy come with the PyTorch image; these do not.
-REQUIREMENTS = "blake3>=1.0\npydantic>=2.8,<3\n"
+# opencv-python-headless decodes chunks when the image has no ffmpeg binary.
+REQUIREMENTS = "blake3>=1.0\npydantic>=2.8,<3\nopencv-python-headless==4.14.0.94\n"
 # The core modules sagemaker_models.codec imports (tokenblob -> errors).
 CORE_MODULES = ("__init__.py", "errors.py", "tokenblob.py")
 WEIGHT_SUFFIXES = (".pt", ".json")

@@ -20,17 +20,51 @@ CLI = [sys.executable, "-m", "sightline_local.cli"]
 
 
 def _cut(src: Path, dest: Path, seconds: float) -> Path:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-t", str(seconds),
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(dest)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "18",
+            str(dest),
+        ],
+        check=True,
+    )
     return dest
 
 
 def _empty_scene(dest: Path, seconds: float = 10.0) -> Path:
     """A static, empty scene with sensor noise: a wall and a floor, nobody, nothing moving."""
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"color=c=0x8a8f94:size=640x480:rate=10:d={seconds}", "-vf",
-                    "drawbox=x=0:y=300:w=640:h=180:color=0x5b4a3a:t=fill,noise=alls=6:allf=t",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(dest)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c=0x8a8f94:size=640x480:rate=10:d={seconds}",
+            "-vf",
+            "drawbox=x=0:y=300:w=640:h=180:color=0x5b4a3a:t=fill,noise=alls=6:allf=t",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(dest),
+        ],
+        check=True,
+    )
     return dest
 
 
@@ -44,8 +78,10 @@ def ingested(vtest: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     app = LocalApp.create()
     plaza = _cut(vtest, tmp / "plaza.mp4", 30.0)
     empty = _empty_scene(tmp / "empty.mp4")
-    results = {"plaza": app.ingest_and_wait(plaza, timeout_s=900),
-               "empty": app.ingest_and_wait(empty, timeout_s=900)}
+    results = {
+        "plaza": app.ingest_and_wait(plaza, timeout_s=900),
+        "empty": app.ingest_and_wait(empty, timeout_s=900),
+    }
     yield {"app": app, "paths": {"plaza": plaza, "empty": empty}, **results}
     if old is None:
         os.environ.pop("SIGHTLINE_HOME", None)
@@ -94,15 +130,17 @@ def test_manifest_rows_and_token_blobs(ingested: dict[str, Any]) -> None:
     from sightline.services.repository import Repository
 
     app = ingested["app"]
-    rows = Repository(factory.tables()).list_manifests(app.settings.default_tenant,
-                                                       ingested["plaza"]["video_id"])
+    rows = Repository(factory.tables()).list_manifests(
+        app.settings.default_tenant, ingested["plaza"]["video_id"]
+    )
     assert len(rows) == 3
     for row in rows:
         assert row.hash.startswith("blake3:") and row.ratio > 20
         assert row.quality_stats.psnr and row.quality_stats.psnr > 20
         key = row.token_uri.split("/blobs/", 1)[1]
-        header, tokens = tokenblob.unpack_tokens(factory.blobs().get_bytes(key),
-                                                 expected_hash=row.hash)
+        header, tokens = tokenblob.unpack_tokens(
+            factory.blobs().get_bytes(key), expected_hash=row.hash
+        )
         assert tokens.shape == tuple(header.dims)
 
 
@@ -116,20 +154,31 @@ def test_ingesting_the_same_file_again_adds_nothing(ingested: dict[str, Any]) ->
 
 def test_cli_json_contract(ingested: dict[str, Any]) -> None:
     env = {**os.environ}
-    out = subprocess.run([*CLI, "search", "people walking", "-k", "2", "--json"],
-                         capture_output=True, text=True, env=env, check=True).stdout
+    out = subprocess.run(
+        [*CLI, "search", "people walking", "-k", "2", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
     hits = json.loads(out)["hits"]
     assert len(hits) == 2
     assert set(hits[0]) >= {"video_id", "start_s", "end_s", "score", "description"}
-    out = subprocess.run([*CLI, "ingest", str(ingested["paths"]["plaza"]), "--json"],
-                         capture_output=True, text=True, env=env, check=True).stdout
+    out = subprocess.run(
+        [*CLI, "ingest", str(ingested["paths"]["plaza"]), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
     video = json.loads(out.strip().splitlines()[-1])
     assert video["status"] == "completed" and video["video_id"] == ingested["plaza"]["video_id"]
     assert {e["type"] for e in video["events"]} >= {"person", "vehicle"}
     bad = Path(env["SIGHTLINE_HOME"]).parent / "notes.mp4"
     bad.write_text("not a video")
-    proc = subprocess.run([*CLI, "ingest", str(bad), "--json"], capture_output=True,
-                          text=True, env=env, check=False)
+    proc = subprocess.run(
+        [*CLI, "ingest", str(bad), "--json"], capture_output=True, text=True, env=env, check=False
+    )
     assert proc.returncode == 1
     failed = json.loads(proc.stdout.strip().splitlines()[-1])
     assert failed["status"] == "failed" and "not a readable video" in failed["reason"]

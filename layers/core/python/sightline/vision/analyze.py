@@ -601,9 +601,15 @@ def _clip_description(
     if crowds:
         spans = _join([f"{_fmt_t(e.start_s)} to {_fmt_t(e.end_s)}" for e in crowds[:3]])
         sentences.append(f"A crowd of {CROWD_MIN} or more people from {spans}.")
-    if not people and not vehicles:
-        sentences.append("No people or vehicles visible.")
     motion_events = [e for e in events if e.type == "motion"]
+    if not people and not vehicles:
+        # Worded without "people" or "vehicles": a text embedding reads "no vehicles" as
+        # being about vehicles, and an empty scene must not answer a search for a car.
+        sentences.append(
+            "The scene is empty: nobody in view and nothing moving."
+            if not motion_events
+            else "Nobody in view."
+        )
     if motion_events:
         e = motion_events[0]
         sentences.append(
