@@ -72,6 +72,7 @@ from sightline.tokenblob import (
     assemble_region,
     blob_hash,
     pack_sideinfo,
+    read_header,
     read_index,
     read_tiles,
 )
@@ -97,6 +98,21 @@ SIDEINFO_FIELDS = {
     "pixel_motion": "mean |luma(f) - luma(f-1)| over the step's source frames (0..255)",
     "residual_energy": "mean squared luma error of the reconstruction (0..255 scale)",
 }
+
+
+DECODE_CONTENT_TYPE = "application/x-sightline-decode+json"
+
+
+@dataclass
+class DecodeRequest:
+    """Decode a region of a token blob: ``roi`` in pixels, times in seconds of the chunk."""
+
+    blob: bytes
+    expected_hash: str | None
+    roi: tuple[float, float, float, float] | None
+    t0: float | None
+    t1: float | None
+    format: str  # "png" (the first frame) or "mp4"
 
 
 @dataclass
@@ -130,9 +146,16 @@ def model_fn(model_dir: str | None = None) -> Codec:
     return codec
 
 
-def input_fn(request_body: bytes | bytearray | memoryview, content_type: str) -> VideoInput:
-    """Decode a video request body to uint8 RGB frames (ValueError when unusable or too big)."""
+def input_fn(
+    request_body: bytes | bytearray | memoryview, content_type: str
+) -> VideoInput | DecodeRequest:
+    """A video to encode (``video/*``) or a region to decode (``DECODE_CONTENT_TYPE``).
+
+    Raises ValueError when the request is unusable or too big.
+    """
     ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype == DECODE_CONTENT_TYPE:
+        return _decode_request(bytes(request_body))
     if not (ctype.startswith("video/") or ctype == "application/octet-stream"):
         raise ValueError(f"unsupported content type {content_type!r}: send video/* bytes")
     body = bytes(request_body)
@@ -146,8 +169,103 @@ def input_fn(request_body: bytes | bytearray | memoryview, content_type: str) ->
     return VideoInput(frames=frames, fps=info.fps, source_bytes=len(body))
 
 
-def predict_fn(data: VideoInput, model: Codec) -> dict[str, Any]:
-    """Encode to a token blob, decode it back for quality stats, compute side info."""
+def _decode_request(body: bytes) -> DecodeRequest:
+    try:
+        req = json.loads(body)
+        blob = base64.b64decode(req["token_blob_b64"], validate=True)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"malformed decode request: {exc}") from exc
+    fmt = req.get("format", "png")
+    if fmt not in ("png", "mp4"):
+        raise ValueError("format must be png or mp4")
+    roi = req.get("roi")
+    return DecodeRequest(
+        blob=blob,
+        expected_hash=req.get("expected_hash"),
+        roi=tuple(float(v) for v in roi) if roi else None,  # type: ignore[arg-type]
+        t0=req.get("t0"),
+        t1=req.get("t1"),
+        format=fmt,
+    )
+
+
+def _predict_decode(req: DecodeRequest, model: Codec) -> dict[str, Any]:
+    import subprocess
+
+    import cv2
+
+    t = time.perf_counter()
+    frames = decode_blob(
+        req.blob,
+        req.roi,
+        req.t0,
+        req.t1,
+        expected_hash=req.expected_hash,
+        codec=model if model.codebook_id == read_header(req.blob).codebook_id else None,
+    )
+    decode_ms = 1000 * (time.perf_counter() - t)
+    n, h, w, _ = frames.shape
+    if req.format == "png":
+        ok, png = cv2.imencode(".png", cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise ValueError("PNG encoding failed")
+        media, ctype = png.tobytes(), "image/png"
+    else:
+        fps = read_header(req.blob).fps
+        # H.264 needs even sizes; pad by one pixel where needed.
+        out = subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+                f"{w}x{h}",
+                "-r",
+                f"{fps}",
+                "-i",
+                "-",
+                "-vf",
+                "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "18",
+                "-pix_fmt",
+                "yuv420p",
+                "-movflags",
+                "+frag_keyframe+empty_moov",
+                "-f",
+                "mp4",
+                "-",
+            ],
+            input=np.ascontiguousarray(frames).tobytes(),
+            capture_output=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise ValueError(f"MP4 encoding failed: {out.stderr.decode(errors='replace')[-200:]}")
+        media, ctype = out.stdout, "video/mp4"
+    return {
+        "media": media,
+        "content_type": ctype,
+        "frames": n,
+        "width": w,
+        "height": h,
+        "decode_ms": decode_ms,
+    }
+
+
+def predict_fn(data: VideoInput | DecodeRequest, model: Codec) -> dict[str, Any]:
+    """Encode to a token blob, decode it back for quality stats, compute side info; or
+    decode a requested region."""
+    if isinstance(data, DecodeRequest):
+        return _predict_decode(data, model)
     frames = data.frames
     n, h, w, _ = frames.shape
     t = time.perf_counter()
@@ -200,6 +318,10 @@ def output_fn(prediction: Mapping[str, Any], accept: str | None = JSON) -> bytes
     acc = (accept or JSON).split(";")[0].strip().lower()
     if acc not in (JSON, "*/*", "application/*"):
         raise ValueError(f"unsupported accept type {accept!r}: only {JSON}")
+    if "media" in prediction:  # a decode: the image or clip, base64 in the same envelope
+        doc = {k: v for k, v in prediction.items() if k != "media"}
+        doc["media_b64"] = base64.b64encode(prediction["media"]).decode("ascii")
+        return json.dumps(doc, separators=(",", ":")).encode()
     doc = {k: v for k, v in prediction.items() if k not in ("token_blob", "sideinfo")}
     doc["token_blob_b64"] = base64.b64encode(prediction["token_blob"]).decode("ascii")
     doc["sideinfo_b64"] = base64.b64encode(prediction["sideinfo"]).decode("ascii")

@@ -352,6 +352,30 @@ def test_idempotency_key_replays_the_first_answer(server: dict[str, Any]) -> Non
     )
 
 
+def test_decode_and_token_analytics(uploaded: dict[str, Any]) -> None:
+    c, vid = uploaded["client"], uploaded["video_id"]
+    _, _, res = c.call("POST", "/v1/search/similar", {"text": "people", "k": 1})
+    manifest = res["hits"][0]["manifest_id"]
+    status, headers, png = c.call(
+        "POST", "/v1/decode", {"manifest_id": manifest, "roi": [0, 0, 0.5, 0.5]}
+    )
+    assert status == 200 and headers["content-type"] == "image/png"
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (headers["x-width"], headers["x-height"]) == ("80", "60")  # half of 160x120
+    before = snapshot()
+    bad_roi = c.call("POST", "/v1/decode", {"manifest_id": manifest, "roi": [0.5, 0, 0.2, 1]})
+    assert bad_roi[0] == 422
+    late = c.call("POST", "/v1/decode", {"manifest_id": manifest, "t0": 50.0, "t1": 51.0})
+    assert late[0] == 422
+    status, _, curve = c.call("GET", f"/v1/stats/rd_curve?stream_id={vid}")
+    assert status == 200 and curve["samples"][0]["psnr"] == 31.5
+    status, _, anomaly = c.call("POST", "/v1/aggregate/anomaly", {"stream_id": vid, "bucket": 1})
+    assert (
+        status == 200 and anomaly["points"] and all(0 <= p["score"] <= 1 for p in anomaly["points"])
+    )
+    assert snapshot() == before
+
+
 def test_another_tenants_ids_answer_404_everywhere(
     server: dict[str, Any], uploaded: dict[str, Any]
 ) -> None:
@@ -372,6 +396,10 @@ def test_another_tenants_ids_answer_404_everywhere(
     )
     assert res[0] == 200 and res[2] == {"hits": []}
     assert other.call("DELETE", "/v1/keys/0123456789abcdef")[0] == 404
+    assert other.call("POST", "/v1/decode", {"manifest_id": manifest})[0] == 404
+    assert other.call("GET", f"/v1/stats/rd_curve?stream_id={vid}")[0] == 404
+    assert other.call("POST", "/v1/aggregate/anomaly", {"stream_id": vid})[0] == 404
+    assert other.call("DELETE", "/v1/webhooks/0123456789abcdef")[0] == 404
     assert snapshot() == before
 
 

@@ -19,6 +19,7 @@ from sightline import tokenblob
 from sightline.models import ChunkRef, DetectedEvent
 from sightline.ports import AsyncInvocation, BlobStore, ClipDescription
 from sightline.services.codec_client import wait_for_output
+from sightline.services.decode import DECODE_CONTENT_TYPE
 
 
 class FakeCodec:
@@ -39,6 +40,9 @@ class FakeCodec:
         )
         if self.fail_with:
             self.blobs.put_bytes(inv.failure_key, json.dumps({"reason": self.fail_with}).encode())
+            return inv
+        if content_type == DECODE_CONTENT_TYPE:
+            self.blobs.put_bytes(inv.output_key, self._decode(input_key))
             return inv
         seed = int(hashlib.sha256(self.blobs.get_bytes(input_key)).hexdigest()[:8], 16)
         tokens = np.random.default_rng(seed).integers(0, 64, size=(8, 15, 20), dtype=np.uint16)
@@ -74,6 +78,27 @@ class FakeCodec:
 
     def wait(self, invocation: AsyncInvocation, timeout_s: float) -> bytes:
         return wait_for_output(self.blobs, invocation, timeout_s)
+
+    def _decode(self, input_key: str) -> bytes:
+        """A grey PNG of the requested region's size (the real decoder is tested elsewhere)."""
+        import cv2
+
+        req = json.loads(self.blobs.get_bytes(input_key))
+        header = tokenblob.read_header(base64.b64decode(req["token_blob_b64"]))
+        h, w = header.frame_size
+        x0, y0, x1, y1 = req["roi"] or (0, 0, w, h)
+        size = (max(1, round(y1 - y0)), max(1, round(x1 - x0)), 3)
+        ok, png = cv2.imencode(".png", np.full(size, 128, np.uint8))
+        assert ok
+        return json.dumps(
+            {
+                "media_b64": base64.b64encode(png.tobytes()).decode(),
+                "content_type": "image/png",
+                "frames": 1,
+                "width": size[1],
+                "height": size[0],
+            }
+        ).encode()
 
 
 class FakeDescriber:

@@ -26,3 +26,8 @@ class CodecError(SightlineError):
 
 class CorruptData(SightlineError):
     """Stored data failed its integrity check and was not served."""
+
+
+class InvalidRequest(SightlineError):
+    """A well-formed request that asks for something impossible (an empty region, a time
+    outside the chunk)."""

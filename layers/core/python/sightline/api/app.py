@@ -32,10 +32,17 @@ from sightline.api.errors import (
     TooManyRequests,
     UnsupportedMediaType,
 )
-from sightline.api.routers import events, keys, search, videos, webhooks
+from sightline.api.routers import events, keys, media, search, videos, webhooks
 from sightline.api.security import AuthError, Forbidden
 from sightline.config import get_settings
-from sightline.errors import CodecError, CorruptData, InvalidVideo, NotFound, TransientError
+from sightline.errors import (
+    CodecError,
+    CorruptData,
+    InvalidRequest,
+    InvalidVideo,
+    NotFound,
+    TransientError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +114,7 @@ class SightlineResolver(APIGatewayRestResolver):
 
 def build_app() -> APIGatewayRestResolver:
     app = SightlineResolver(enable_validation=True)
-    for module in (videos, events, search, keys, webhooks):
+    for module in (videos, events, search, media, keys, webhooks):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/health", include_in_schema=True, summary="Liveness")
@@ -166,6 +173,10 @@ def build_app() -> APIGatewayRestResolver:
     @app.exception_handler(InvalidVideo)
     def _invalid_video(exc: InvalidVideo) -> Response:
         return problem(422, "Invalid video", str(exc))
+
+    @app.exception_handler(InvalidRequest)
+    def _invalid_request(exc: InvalidRequest) -> Response:
+        return problem(422, "Unprocessable request", str(exc))
 
     @app.exception_handler(PayloadTooLarge)
     def _too_large(exc: PayloadTooLarge) -> Response:
