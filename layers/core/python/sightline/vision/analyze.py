@@ -574,7 +574,9 @@ def _clip_description(
     duration: float,
     motion_fraction: float,
 ) -> str:
-    sentences = [f"Analysed {duration:.1f} s ({frames} frames at {sample_fps:g} fps)."]
+    # Only what is seen: the description is what search embeds, and technical sentences
+    # (frames analysed, motion percentages) would dilute it; those stay in the details.
+    sentences: list[str] = []
     people = by_cat["person"]
     if people:
         first = min(t.first_s for t in people)
@@ -619,6 +621,4 @@ def _clip_description(
         )
     if motion_fraction < 0.001 and not motion_events:
         sentences.append("The scene is static.")
-    else:
-        sentences.append(f"On average {100 * motion_fraction:.1f}% of the frame is in motion.")
     return " ".join(sentences)
