@@ -182,9 +182,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return b"", None, (411, "Length required", "send Content-Length")
         upload = self.command == "PUT" and path.endswith("/upload")
-        limit = (
-            self.server.settings.max_video_bytes if upload else self.server.settings.max_json_bytes
-        )
+        settings = self.server.settings
+        if upload:
+            limit = settings.max_video_bytes
+        elif path == "/v1/ingest/chunk":
+            limit = settings.max_chunk_bytes
+        else:
+            limit = settings.max_json_bytes
         if length > limit:
             # Read and drop a moderately oversized body so the client sees the 413 rather
             # than a reset connection; beyond that, just close.

@@ -376,6 +376,64 @@ def test_decode_and_token_analytics(uploaded: dict[str, Any]) -> None:
     assert snapshot() == before
 
 
+def test_ingest_chunk_encodes_and_answers_the_manifest(server: dict[str, Any]) -> None:
+    c = client(server)
+    chunk = synth_video(server["tmp"] / "chunk.mp4", seconds=2.0).read_bytes()
+    path = "/v1/ingest/chunk?stream_id=dock-cam-1&t0=120&t1=122"
+    status, _, out = c.call("POST", path, raw=chunk, headers={"Content-Type": "video/mp4"})
+    assert status == 201, out
+    assert out["manifest_id"] == "dock-cam-1-c120000" and out["ratio"] > 1
+    assert out["codebook_id"] == "cb-test"
+    again = c.call("POST", path, raw=chunk, headers={"Content-Type": "video/mp4"})
+    assert again[0] == 201 and again[2]["manifest_id"] == out["manifest_id"]
+    _, _, curve = c.call("GET", "/v1/stats/rd_curve?stream_id=dock-cam-1")
+    assert [s["manifest_id"] for s in curve["samples"]] == [out["manifest_id"]]
+    before = snapshot()
+    assert c.call("POST", path, raw=chunk, headers={"Content-Type": "text/plain"})[0] == 415
+    assert (
+        c.call(
+            "POST",
+            "/v1/ingest/chunk?stream_id=dock-cam-1&t0=5&t1=4",
+            raw=chunk,
+            headers={"Content-Type": "video/mp4"},
+        )[0]
+        == 422
+    )
+    assert (
+        c.call(
+            "POST",
+            "/v1/ingest/chunk?stream_id=../x&t0=0&t1=1",
+            raw=chunk,
+            headers={"Content-Type": "video/mp4"},
+        )[0]
+        == 422
+    )
+    viewer = client(server, role=Role.VIEWER)
+    assert viewer.call("POST", path, raw=chunk, headers={"Content-Type": "video/mp4"})[0] == 403
+    assert snapshot() == before
+
+
+def test_server_sent_events_stream_the_tenants_events(server: dict[str, Any]) -> None:
+    import socket
+
+    token = server["signer"].mint(org="acme", project="plaza", role=Role.VIEWER)
+    sock = socket.create_connection(("127.0.0.1", server["port"]), timeout=10)
+    sock.sendall(
+        f"GET /v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    )
+    head = sock.recv(4096)
+    assert b"200" in head.split(b"\r\n")[0] and b"text/event-stream" in head
+    # An event of this tenant reaches the stream; another tenant's does not.
+    factory.bus().publish("EventDetected", {"tenant_id": "rival/corp", "type": "secret"})
+    factory.bus().publish("EventDetected", {"tenant_id": "acme/plaza", "type": "person"})
+    data = b""
+    deadline = time.monotonic() + 5
+    while b"person" not in data and time.monotonic() < deadline:
+        data += sock.recv(4096)
+    sock.close()
+    assert b"event: EventDetected" in data and b"person" in data and b"secret" not in data
+
+
 def test_another_tenants_ids_answer_404_everywhere(
     server: dict[str, Any], uploaded: dict[str, Any]
 ) -> None:

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     jwt_audience: str = "sightline"
     jwks_url: str = ""
     max_json_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+    # POST /v1/ingest/chunk bodies (API Gateway's own payload limit is 10 MB).
+    max_chunk_bytes: Annotated[int, Field(gt=0)] = 10 * 1024 * 1024
     # Locally, webhooks may target http://127.0.0.1 (tests, a developer's receiver).
     webhook_allow_loopback: bool = False
     ffmpeg: str = "ffmpeg"
