@@ -76,3 +76,25 @@ def test_cut_chunk_has_exact_boundaries(tmp_path: Path) -> None:
     media.cut_chunk(src, out, 2.0, 4.0)
     info = media.probe(out, **LIMITS)
     assert info.duration_s == pytest.approx(2.0, abs=0.15)
+
+
+@pytest.mark.parametrize("ffprobe", ["ffprobe", "no-such-ffprobe"])
+def test_probe_with_and_without_ffprobe_agree(tmp_path: Path, ffprobe: str) -> None:
+    # Lambda's media layer ships ffmpeg only: the fallback reads the same fields.
+    video = synth_video(tmp_path / "ok.mp4", seconds=2.0, size="320x240", fps=25)
+    info = media.probe(video, ffprobe=ffprobe, **LIMITS)
+    assert (info.width, info.height, info.codec) == (320, 240, "h264")
+    assert info.fps == pytest.approx(25.0)
+    assert info.duration_s == pytest.approx(2.0, abs=0.15)
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video\n" * 20)
+    with pytest.raises(InvalidVideo, match="not a readable video"):
+        media.probe(bad, ffprobe=ffprobe, **LIMITS)
+    audio = tmp_path / "tone.m4a"
+    import subprocess
+
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", str(audio)], check=True
+    )
+    with pytest.raises(InvalidVideo, match="no video stream"):
+        media.probe(audio, ffprobe=ffprobe, **LIMITS)

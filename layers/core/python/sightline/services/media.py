@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,30 +65,7 @@ def probe(
         raise InvalidVideo("the file is empty (0 bytes)")
     if size > max_bytes:
         raise InvalidVideo(f"the file is {size} bytes, over the {max_bytes}-byte limit")
-    try:
-        out = subprocess.run(
-            [
-                ffprobe,
-                "-v",
-                "error",
-                "-print_format",
-                "json",
-                "-show_format",
-                "-show_streams",
-                str(path),
-            ],
-            capture_output=True,
-            timeout=_PROBE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise InvalidVideo("probing the file timed out; it is not a readable video") from exc
-    if out.returncode != 0:
-        msg = out.stderr.decode(errors="replace").strip().splitlines()
-        raise InvalidVideo(
-            f"not a readable video container: {msg[-1] if msg else 'ffprobe failed'}"
-        )
-    meta = json.loads(out.stdout or b"{}")
+    meta = _read_metadata(path, ffprobe=ffprobe, ffmpeg=ffmpeg)
     videos = [
         s
         for s in meta.get("streams", [])
@@ -151,6 +130,86 @@ def probe(
         frames=frames,
         format_name=str(meta.get("format", {}).get("format_name", "")),
     )
+
+
+def _read_metadata(path: Path, *, ffprobe: str, ffmpeg: str) -> dict:
+    """ffprobe's JSON; where no ffprobe binary exists (the Lambda media layer ships ffmpeg
+    only), the same fields read from ``ffmpeg -i``."""
+    if shutil.which(ffprobe) is None:
+        return _metadata_from_ffmpeg(path, ffmpeg)
+    try:
+        out = subprocess.run(
+            [
+                ffprobe,
+                "-v",
+                "error",
+                "-print_format",
+                "json",
+                "-show_format",
+                "-show_streams",
+                str(path),
+            ],
+            capture_output=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise InvalidVideo("probing the file timed out; it is not a readable video") from exc
+    if out.returncode != 0:
+        msg = out.stderr.decode(errors="replace").strip().splitlines()
+        raise InvalidVideo(
+            f"not a readable video container: {msg[-1] if msg else 'ffprobe failed'}"
+        )
+    return dict(json.loads(out.stdout or b"{}"))
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\d+:\d+[^:]*: Video: (\w+)(.*)")
+_SIZE = re.compile(r", (\d{1,5})x(\d{1,5})[ ,\[]")
+_FPS = re.compile(r", ([\d.]+) fps")
+_TBR = re.compile(r", ([\d.]+k?) tbr")
+
+
+def _metadata_from_ffmpeg(path: Path, ffmpeg: str) -> dict:
+    try:
+        out = subprocess.run(
+            [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
+            capture_output=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise InvalidVideo("probing the file timed out; it is not a readable video") from exc
+    text = out.stderr.decode(errors="replace")
+    if "Input #0" not in text:
+        last = [line for line in text.strip().splitlines() if line.strip()]
+        raise InvalidVideo(f"not a readable video container: {last[-1] if last else 'no input'}")
+    streams: list[dict] = []
+    for line in text.splitlines():
+        if "Audio:" in line and "Stream #" in line:
+            streams.append({"codec_type": "audio"})
+        m = _VIDEO.search(line)
+        if m is None:
+            continue
+        codec, rest = m.group(1), m.group(2)
+        size, fps, tbr = _SIZE.search(rest + ","), _FPS.search(rest), _TBR.search(rest)
+        # tbr is the frame rate ffmpeg will use; "fps" can be a container's field rate.
+        rate = (
+            tbr.group(1) if tbr and not tbr.group(1).endswith("k") else fps.group(1) if fps else "0"
+        )
+        streams.append(
+            {
+                "codec_type": "video",
+                "codec_name": codec,
+                "width": int(size.group(1)) if size else 0,
+                "height": int(size.group(2)) if size else 0,
+                "avg_frame_rate": f"{rate}/1",
+                "disposition": {"attached_pic": int("attached pic" in rest)},
+            }
+        )
+    d = _DURATION.search(text)
+    duration = (int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3))) if d else 0.0
+    return {"streams": streams, "format": {"duration": duration, "format_name": ""}}
 
 
 def plan_windows(duration_s: float, chunk_s: float, overlap_s: float) -> list[tuple[float, float]]:
