@@ -357,13 +357,17 @@ def test_decode_and_token_analytics(uploaded: dict[str, Any]) -> None:
     _, _, res = c.call("POST", "/v1/search/similar", {"text": "people", "k": 1})
     manifest = res["hits"][0]["manifest_id"]
     status, headers, png = c.call(
-        "POST", "/v1/decode", {"manifest_id": manifest, "roi": [0, 0, 0.5, 0.5]}
+        "POST", "/v1/decode", {"manifest_id": manifest, "roi": {"x": 0, "y": 0, "w": 80, "h": 60}}
     )
     assert status == 200 and headers["content-type"] == "image/png"
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert (headers["x-width"], headers["x-height"]) == ("80", "60")  # half of 160x120
     before = snapshot()
-    bad_roi = c.call("POST", "/v1/decode", {"manifest_id": manifest, "roi": [0.5, 0, 0.2, 1]})
+    bad_roi = c.call(
+        "POST",
+        "/v1/decode",
+        {"manifest_id": manifest, "roi": {"x": 100, "y": 0, "w": 100, "h": 10}},
+    )
     assert bad_roi[0] == 422
     late = c.call("POST", "/v1/decode", {"manifest_id": manifest, "t0": 50.0, "t1": 51.0})
     assert late[0] == 422

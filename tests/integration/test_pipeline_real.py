@@ -158,7 +158,7 @@ def test_roi_decode_of_a_stored_chunk(ingested: dict[str, Any]) -> None:
     manifest = f"{ingested['plaza']['video_id']}-c00001"
     # Given a region of a 768x576 chunk at 10-11 s
     still = service.decode(
-        app.settings.default_tenant, manifest, roi=(0.5, 0.0, 1.0, 0.5), t0=10.0, t1=11.0, fmt="png"
+        app.settings.default_tenant, manifest, roi=(384, 0, 384, 288), t0=10.0, t1=11.0, fmt="png"
     )
     # Then only that region comes back, as a real picture of the plaza
     image = cv2.imdecode(np.frombuffer(still.media, np.uint8), cv2.IMREAD_COLOR)

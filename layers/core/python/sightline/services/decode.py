@@ -41,8 +41,8 @@ class DecodeService:
         t1: float | None,
         fmt: str,
     ) -> Decoded:
-        """``roi`` is normalized (0–1) like search's roi_suggestion; times are seconds from
-        the start of the video and must fall inside the chunk."""
+        """``roi`` is (x, y, w, h) in source pixels; times are seconds from the start of the
+        video and must fall inside the chunk."""
         row = self.repo.find_manifest(tenant_id, manifest_id)
         if row is None:
             raise NotFound(f"chunk {manifest_id} not found")
@@ -50,13 +50,13 @@ class DecodeService:
         blob = self.blobs.get_bytes(keys.tokens(tenant_id, row.video_id, index))
         header = tokenblob.read_header(blob)  # full verification happens in the decoder
         h, w = header.frame_size
-        box = None if roi is None else (roi[0] * w, roi[1] * h, roi[2] * w, roi[3] * h)
+        box = None if roi is None else (roi[0], roi[1], roi[0] + roi[2], roi[1] + roi[3])
         lo = row.t0 if t0 is None else t0
         hi = row.t1 if t1 is None else t1
         if not (row.t0 <= lo < hi <= row.t1 + 1e-6):
             raise InvalidRequest(f"the time range must lie within the chunk, {row.t0}-{row.t1} s")
-        if roi is not None and not (0 <= roi[0] < roi[2] <= 1 and 0 <= roi[1] < roi[3] <= 1):
-            raise InvalidRequest("roi must be [x0, y0, x1, y1] with 0 <= x0 < x1 <= 1, same for y")
+        if box is not None and not (0 <= box[0] < box[2] <= w and 0 <= box[1] < box[3] <= h):
+            raise InvalidRequest(f"the roi must lie within the {w}x{h} frame")
         rel0, rel1 = lo - row.t0, hi - row.t0
         request = json.dumps(
             {

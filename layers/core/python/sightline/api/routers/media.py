@@ -19,12 +19,20 @@ from sightline.services.decode import DecodeService
 router = APIGatewayRouter()
 
 
+class Roi(BaseModel):
+    """A region in source pixels: left, top, width, height."""
+
+    model_config = ConfigDict(extra="forbid")
+    x: Annotated[float, Field(ge=0)]
+    y: Annotated[float, Field(ge=0)]
+    w: Annotated[float, Field(gt=0)]
+    h: Annotated[float, Field(gt=0)]
+
+
 class DecodeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     manifest_id: Annotated[str, Field(min_length=4, max_length=128)]
-    roi: tuple[float, float, float, float] | None = Field(
-        default=None, description="[x0, y0, x1, y1] normalized to the frame (0..1)"
-    )
+    roi: Roi | None = Field(default=None, description="the region; the whole frame if absent")
     t0: float | None = Field(default=None, description="seconds from the start of the video")
     t1: float | None = None
     format: Literal["png", "mp4"] = "png"
@@ -45,9 +53,19 @@ def decode(body: DecodeBody):
     who = principal_of(router.current_event)
     who.require(Role.EDITOR)
     out = DecodeService(ctx.blobs, ctx.repo, factory.codec()).decode(
-        who.tenant_id, body.manifest_id, roi=body.roi, t0=body.t0, t1=body.t1, fmt=body.format
+        who.tenant_id,
+        body.manifest_id,
+        roi=(body.roi.x, body.roi.y, body.roi.w, body.roi.h) if body.roi else None,
+        t0=body.t0,
+        t1=body.t1,
+        fmt=body.format,
     )
-    ctx.audit.record(who, "decode", body.manifest_id, {"roi": body.roi, "format": body.format})
+    ctx.audit.record(
+        who,
+        "decode",
+        body.manifest_id,
+        {"roi": body.roi.model_dump() if body.roi else None, "format": body.format},
+    )
     return Response(
         status_code=200,
         content_type=out.content_type,
