@@ -197,6 +197,27 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from sightline.config import get_settings
+    from sightline.services.cost import CostParams, cost_per_video_hour, format_cost_table
+
+    over = {
+        k: v
+        for k, v in {
+            "video_seconds": args.hours * 3600,
+            "chunk_seconds": args.chunk_seconds,
+            "frames_per_chunk": args.frames_per_chunk,
+            "describe_model_id": args.describe_model,
+            "encode_seconds_per_video_second": args.encode_s_per_video_s,
+            "video_hours_per_month": args.video_hours_per_month,
+        }.items()
+        if v is not None
+    }
+    result = cost_per_video_hour(CostParams.from_settings(get_settings(), **over))
+    print(json.dumps(result, indent=2, default=str) if args.json else format_cost_table(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sightline", description=__doc__)
     p.add_argument(
@@ -248,6 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("openapi", help="print (or --write) the OpenAPI document")
     s.add_argument("--write", default=None, metavar="PATH")
     s.set_defaults(func=cmd_openapi)
+
+    s = sub.add_parser("cost", help="estimate USD per video-hour on AWS (list prices; check)")
+    s.add_argument("--hours", type=float, default=1.0, help="video length in hours")
+    s.add_argument("--chunk-seconds", type=float)
+    s.add_argument("--frames-per-chunk", type=int)
+    s.add_argument("--describe-model")
+    s.add_argument("--encode-s-per-video-s", type=float)
+    s.add_argument("--video-hours-per-month", type=float)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_cost)
 
     s = sub.add_parser("bench", help="end-to-end real-time factor and time per step")
     s.add_argument("--clip", default=None, help="video to ingest (default vtest.avi)")

@@ -103,6 +103,7 @@ class FakeCodec:
 
 class FakeDescriber:
     model = "fake-describer"
+    event_source = "detector"
 
     def __init__(self) -> None:
         self.calls = 0

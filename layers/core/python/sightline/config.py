@@ -23,13 +23,13 @@ class Settings(BaseSettings):
 
     home: Annotated[Path, Field(description="Root of all local state")] = Path(".sightline")
 
-    # Which adapter serves each port. Bedrock and OpenSearch providers are not built yet.
+    # Which adapter serves each port.
     blobs: Backend = "local"
     tables: Backend = "local"
     orchestrator: Backend = "local"
     codec: Backend = "local"
-    describer: Literal["local"] = "local"
-    embedder: Literal["local"] = "local"
+    describer: Literal["local", "bedrock"] = "local"
+    embedder: Literal["local", "bedrock"] = "local"
     index: Literal["local"] = "local"
     bus: Backend = "local"
 
@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     process_chunk_state_machine_arn: str = ""
     codec_endpoint_name: str = "sightline-codec"
     event_bus_name: str = "sightline"
+
+    # Bedrock (model ids are list-priced in sightline.services.cost.Prices).
+    bedrock_describe_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    bedrock_embed_model_id: str = "amazon.titan-embed-text-v2:0"
+    bedrock_embed_dimensions: Literal[256, 512, 1024] = 512
+    bedrock_frames_per_chunk: Annotated[int, Field(ge=1, le=20)] = 4
+    bedrock_frame_max_side: Annotated[int, Field(ge=64, le=1568)] = 768
+    describe_prompt_version: Annotated[str, Field(pattern=r"^v[0-9]+$")] = "v1"
+    events_prompt_version: Annotated[str, Field(pattern=r"^v[0-9]+$")] = "v1"
+    # Also run the local detector beside Bedrock and merge its events.
+    bedrock_merge_detector: bool = False
 
     # Pipeline behaviour.
     default_tenant: str = "local/default"

@@ -65,13 +65,37 @@ def codec() -> CodecEndpoint:
 
 @cache
 def describer() -> Describer:
+    s = get_settings()
     from sightline.providers.local_describer import DetectorDescriber
 
-    return DetectorDescriber(sample_fps=get_settings().describe_sample_fps)
+    if s.describer == "bedrock":
+        from sightline.providers.bedrock import BedrockDescriber
+        from sightline.services.usage import USAGE_TABLE, UsageRecorder
+
+        return BedrockDescriber(
+            s.bedrock_describe_model_id,
+            region=s.region,
+            frames_per_chunk=s.bedrock_frames_per_chunk,
+            frame_max_side=s.bedrock_frame_max_side,
+            describe_prompt=s.describe_prompt_version,
+            events_prompt=s.events_prompt_version,
+            usage=UsageRecorder(tables().table(USAGE_TABLE)),
+            detector=(
+                DetectorDescriber(sample_fps=s.describe_sample_fps)
+                if s.bedrock_merge_detector
+                else None
+            ),
+        )
+    return DetectorDescriber(sample_fps=s.describe_sample_fps)
 
 
 @cache
 def embedder() -> Embedder:
+    s = get_settings()
+    if s.embedder == "bedrock":
+        from sightline.providers.bedrock import TitanEmbedder
+
+        return TitanEmbedder(s.bedrock_embed_model_id, s.bedrock_embed_dimensions, region=s.region)
     from sightline.providers.local_embedder import MiniLMEmbedder
 
     return MiniLMEmbedder()

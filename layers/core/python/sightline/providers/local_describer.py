@@ -16,6 +16,7 @@ from sightline.ports import ClipDescription
 
 class DetectorDescriber:
     model = "centernet-mbv3+mog2"
+    event_source = "detector"
 
     def __init__(self, *, sample_fps: float = 2.0) -> None:
         self.sample_fps = sample_fps

@@ -210,6 +210,8 @@ class Pipeline:
             "tags": desc.tags,
             "counts": desc.counts,
             "model": desc.model,
+            # Which kind of provider found the events (Event.source): a detector or a VLM.
+            "source": getattr(self.describer, "event_source", "vlm"),
             "events": [e.model_dump() for e in desc.events],
             "details": desc.details,
         }
@@ -264,7 +266,7 @@ class Pipeline:
                     description=d.description,
                     confidence=min(max(d.confidence, 0.0), 1.0),
                     bbox=d.bbox,
-                    source="detector",
+                    source=analysis.get("source", "detector"),
                 )
             )
         self.repo.replace_chunk_events(chunk.tenant_id, chunk.video_id, chunk.index, events)
