@@ -214,7 +214,27 @@ def cmd_cost(args: argparse.Namespace) -> int:
         if v is not None
     }
     result = cost_per_video_hour(CostParams.from_settings(get_settings(), **over))
-    print(json.dumps(result, indent=2, default=str) if args.json else format_cost_table(result))
+    if not args.json:
+        print(format_cost_table(result))
+        return 0
+    # The costs above are per video-hour; the JSON answers for --hours as well.
+    items: dict[str, float] = {}
+    for name, part in result["components"].items():
+        group = {
+            "step_functions": "stepfunctions",
+            "bedrock_describe": "bedrock",
+            "bedrock_embed": "bedrock",
+        }.get(name, name)
+        items[group] = items.get(group, 0.0) + float(part["usd"]) * args.hours
+    _print_json(
+        {
+            "hours": args.hours,
+            "total_usd": round(float(result["total_usd"]) * args.hours, 4),
+            "per_video_hour_usd": round(float(result["total_usd"]), 4),
+            "items": {k: round(v, 4) for k, v in items.items()},
+            "prices_note": result["prices_note"],
+        }
+    )
     return 0
 
 
