@@ -146,10 +146,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from sightline_local.bench import pipeline_benchmark
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from sightline import factory
+    from sightline.config import get_settings
+    from sightline.services.reindex import reindex
+    from sightline.services.repository import Repository
 
-    report = pipeline_benchmark(Path(args.clip) if args.clip else None)
+    report = reindex(
+        args.tenant or get_settings().default_tenant,
+        repo=Repository(factory.tables()),
+        blobs=factory.blobs(),
+        index=factory.index(),
+        embedder=factory.embedder(),
+        video_ids=args.video or None,
+        batch_size=args.batch,
+    )
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(
+            f"reindexed {report.reindexed} of {report.chunks} chunks in {report.videos} videos "
+            f"with {report.embedding_model} ({report.rebuilt} rebuilt, "
+            f"{len(report.skipped)} without analysis)"
+        )
+    return EXIT_FAILED if report.skipped else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "search":
+        from sightline_local.bench_search import search_benchmark
+
+        report = search_benchmark(args.n, dim=args.dim, queries=args.queries, seed=args.seed)
+        if not args.json:
+            for key, value in report.items():
+                print(f"{key}: {value}")
+    else:
+        from sightline_local.bench import pipeline_benchmark
+
+        report = pipeline_benchmark(Path(args.clip) if args.clip else None)
     if args.json:
         _print_json(report)
     return 0
@@ -300,8 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_cost)
 
-    s = sub.add_parser("bench", help="end-to-end real-time factor and time per step")
-    s.add_argument("--clip", default=None, help="video to ingest (default vtest.avi)")
+    s = sub.add_parser("reindex", help="re-embed every stored chunk with the configured embedder")
+    s.add_argument("--video", action="append", default=[], help="only this video (repeatable)")
+    s.add_argument("--batch", type=int, default=64, help="descriptions per embedding call")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_reindex)
+
+    s = sub.add_parser("bench", help="pipeline real-time factor, or k-NN search figures")
+    s.add_argument("what", nargs="?", choices=["pipeline", "search"], default="pipeline")
+    s.add_argument("--clip", default=None, help="pipeline: video to ingest (default vtest.avi)")
+    s.add_argument("--n", type=int, default=100_000, help="search: documents in the index")
+    s.add_argument("--dim", type=int, default=384, help="search: vector dimension")
+    s.add_argument("--queries", type=int, default=200, help="search: timed queries")
+    s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
     return p

@@ -19,52 +19,14 @@ from urllib.parse import urlparse
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# One mapping for the bootstrap, the OpenSearch adapter and its contract tests.
+from sightline.search_mapping import ensure_index, index_body
+
 logger = Logger(service="sightline")
 
 # A new data-access policy takes a while to reach the collection: 403s are retried.
 RETRY_SECONDS = 300.0
 RETRY_STATUS = {403, 429, 500, 502, 503, 504}
-
-
-def index_body(text_dimensions: int, latent_dimensions: int) -> dict[str, Any]:
-    """The chunk document mapping (sightline.models.IndexDocument), faiss HNSW vectors."""
-
-    def vector(dimension: int) -> dict[str, Any]:
-        return {
-            "type": "knn_vector",
-            "dimension": dimension,
-            "method": {
-                "name": "hnsw",
-                "engine": "faiss",
-                # Embeddings are L2-normalized: inner product ranks as cosine does.
-                "space_type": "innerproduct",
-                "parameters": {"m": 32, "ef_construction": 128},
-            },
-        }
-
-    keyword = {"type": "keyword"}
-    return {
-        "settings": {"index": {"knn": True}},
-        "mappings": {
-            "properties": {
-                "manifest_id": keyword,
-                "tenant_id": keyword,
-                "stream_id": keyword,
-                "video_id": keyword,
-                "camera_id": keyword,
-                "t0": {"type": "float"},
-                "t1": {"type": "float"},
-                "t_mid": {"type": "float"},
-                "description": {"type": "text"},
-                "events": keyword,
-                "tags": keyword,
-                "embedding_model": keyword,
-                "roi_suggestion": {"type": "float"},
-                "text_embedding": vector(text_dimensions),
-                "latent_embedding": vector(latent_dimensions),
-            }
-        },
-    }
 
 
 def make_client(endpoint: str, service: str) -> Any:
@@ -83,16 +45,6 @@ def make_client(endpoint: str, service: str) -> Any:
         connection_class=RequestsHttpConnection,
         timeout=30,
     )
-
-
-def ensure_index(client: Any, name: str, body: Mapping[str, Any]) -> str:
-    """Create ``name`` or add missing mappings; returns ``created`` or ``exists``."""
-    if client.indices.exists(index=name):
-        # Only new fields can be added; existing ones are left as they are.
-        client.indices.put_mapping(index=name, body=body["mappings"])
-        return "exists"
-    client.indices.create(index=name, body=body)
-    return "created"
 
 
 def _status(exc: Exception) -> int | None:

@@ -99,3 +99,106 @@ def test_graph_survives_restart_and_corruption(tmp_path: Path, monkeypatch) -> N
     assert again.search("org/a", v[9], k=5)[0].manifest_id == "vid1-c00009"
     assert again.delete_video("org/a", "vid1") == 60
     assert again.search("org/a", v[9], k=5) == []
+
+
+def test_upsert_many_is_one_generation(tmp_path: Path) -> None:
+    idx = LocalVectorIndex(tmp_path)
+    v = _vecs(20, seed=4)
+    before = idx._generation()
+    assert idx.upsert_many([_doc("org/a", i, v[i]) for i in range(20)]) == 20
+    assert idx._generation() == before + 1
+    assert idx.upsert_many([_doc("org/a", 3, v[0])]) == 1  # replaces
+    assert idx.count("org/a") == 20
+    assert idx.upsert_many([]) == 0
+
+
+def test_search_after_an_upsert_extends_the_cached_graph(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(local_index, "EXACT_BUDGET", 10 * DIM)
+    v = _vecs(120, seed=5)
+    idx = LocalVectorIndex(tmp_path)
+    idx.upsert_many([_doc("org/a", i, v[i]) for i in range(100)])
+    assert idx.search("org/a", v[5], k=5)[0].manifest_id == "vid1-c00005"
+    graph = idx._graphs["text_embedding:16"].graph
+    builds = []
+    original = LocalVectorIndex._build
+    monkeypatch.setattr(
+        LocalVectorIndex, "_build", lambda self, *a: builds.append(a) or original(self, *a)
+    )
+    for i in range(100, 110):  # one at a time, each found by the next search
+        idx.upsert(_doc("org/a", i, v[i]))
+        assert idx.search("org/a", v[i], k=5)[0].manifest_id == f"vid1-c{i:05d}"
+    assert builds == [] and idx._graphs["text_embedding:16"].graph is graph
+    assert graph.ntotal == 110
+    # a replaced document: its old vector stays in the graph but is never returned
+    idx.upsert(_doc("org/a", 7, v[110]))
+    hits = idx.search("org/a", v[7], k=20)
+    assert "vid1-c00007" not in [h.manifest_id for h in hits[:1]]
+    assert [h.manifest_id for h in idx.search("org/a", v[110], k=1)] == ["vid1-c00007"]
+    assert graph.ntotal == 111 and builds == []
+    # another process's writes (a second instance over the same files) are picked up too
+    other = LocalVectorIndex(tmp_path)
+    other.upsert(_doc("org/a", 111, v[111]))
+    assert idx.search("org/a", v[111], k=1)[0].manifest_id == "vid1-c00111"
+    assert builds == []
+
+
+def test_many_tombstones_trigger_a_rebuild(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(local_index, "EXACT_BUDGET", 10 * DIM)
+    v = _vecs(100, seed=6)
+    idx = LocalVectorIndex(tmp_path)
+    idx.upsert_many([_doc("org/a", i, v[i], video="vid1") for i in range(50)])
+    idx.upsert_many([_doc("org/a", i, v[i], video="vid2") for i in range(50, 100)])
+    idx.search("org/a", v[0], k=5)
+    first = idx._graphs["text_embedding:16"].graph
+    assert idx.delete_video("org/a", "vid2") == 50  # half the graph is now dead
+    hits = idx.search("org/a", v[60], k=5)
+    assert {h.video_id for h in hits} == {"vid1"}
+    rebuilt = idx._graphs["text_embedding:16"].graph
+    assert rebuilt is not first and rebuilt.ntotal == 50
+
+
+def test_persisted_graph_catches_up_after_restart(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(local_index, "EXACT_BUDGET", 10 * DIM)
+    v = _vecs(80, seed=7)
+    idx = LocalVectorIndex(tmp_path)
+    idx.upsert_many([_doc("org/a", i, v[i]) for i in range(70)])
+    idx.search("org/a", v[0], k=5)  # builds and saves the graph
+    idx.upsert(_doc("org/a", 70, v[70]))  # written after the save
+    again = LocalVectorIndex(tmp_path)
+    monkeypatch.setattr(LocalVectorIndex, "_build", lambda *a: pytest.fail("rebuilt"))
+    assert again.search("org/a", v[70], k=1)[0].manifest_id == "vid1-c00070"
+    assert again._graphs["text_embedding:16"].graph.ntotal == 71
+
+
+def test_filtered_label_sets_are_reused_until_the_next_write(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(local_index, "EXACT_BUDGET", 10 * DIM)
+    v = _vecs(60, seed=8)
+    idx = LocalVectorIndex(tmp_path)
+    idx.upsert_many([_doc("org/a", i, v[i], events=["person"] if i % 2 else []) for i in range(60)])
+    reads = []
+    original = LocalVectorIndex._allowed
+    monkeypatch.setattr(
+        LocalVectorIndex, "_allowed", lambda self, *a: reads.append(a) or original(self, *a)
+    )
+    person = SearchFilters(event_types=["person"])  # lists as well as tuples
+    for _ in range(3):
+        hits = idx.search("org/a", v[3], k=5, filters=person)
+        assert hits[0].manifest_id == "vid1-c00003"
+        assert all(int(h.manifest_id[-5:]) % 2 for h in hits)
+    assert len(reads) == 1
+    idx.upsert(_doc("org/a", 60, v[3], events=["person"]))
+    assert {h.manifest_id for h in idx.search("org/a", v[3], k=2, filters=person)} == {
+        "vid1-c00003",
+        "vid1-c00060",
+    }
+    assert len(reads) == 2
+
+
+def test_search_benchmark_reports_its_figures(tmp_path: Path) -> None:
+    from sightline_local.bench_search import search_benchmark
+
+    report = search_benchmark(300, dim=16, queries=5, directory=tmp_path)
+    assert {"n", "dim", "p50_ms", "p99_ms", "recall_at_10", "lag_s"} <= set(report)
+    assert (report["n"], report["dim"]) == (300, 16)
+    assert report["recall_at_10"] == 1.0  # 60 documents a tenant: the exact path
+    assert report["graph_vectors"] == 305

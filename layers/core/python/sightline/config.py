@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     codec: Backend = "local"
     describer: Literal["local", "bedrock"] = "local"
     embedder: Literal["local", "bedrock"] = "local"
-    index: Literal["local"] = "local"
+    index: Literal["local", "opensearch"] = "local"
     bus: Backend = "local"
 
     # AWS resource names (set by the CDK as Lambda environment variables).
@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     ingest_state_machine_arn: str = ""
     process_chunk_state_machine_arn: str = ""
     codec_endpoint_name: str = "sightline-codec"
+    # OpenSearch k-NN index (set by the CDK as SIGHTLINE_SEARCH_*).
+    search_endpoint: str = ""
+    search_service: Literal["aoss", "es"] = "aoss"
+    search_index: str = "chunks"
+    search_text_dimensions: Annotated[int, Field(ge=1, le=16000)] = 384
+    search_latent_dimensions: Annotated[int, Field(ge=1, le=16000)] = 1024
     event_bus_name: str = "sightline"
 
     # Bedrock (model ids are list-priced in sightline.services.cost.Prices).

@@ -103,9 +103,21 @@ def embedder() -> Embedder:
 
 @cache
 def index() -> Any:
+    s = get_settings()
+    if s.index == "opensearch":
+        from sightline.adapters.opensearch_index import OpenSearchVectorIndex
+
+        return OpenSearchVectorIndex.from_endpoint(
+            s.search_endpoint,
+            s.search_index,
+            service=s.search_service,
+            region=s.region,
+            text_dimensions=s.search_text_dimensions,
+            latent_dimensions=s.search_latent_dimensions,
+        )
     from sightline.adapters.local_index import LocalVectorIndex
 
-    return LocalVectorIndex(get_settings().index_dir)
+    return LocalVectorIndex(s.index_dir)
 
 
 @cache

@@ -19,7 +19,9 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,38 @@ EF_CONSTRUCTION = 128
 EF_SEARCH = 128
 EXACT_BUDGET = 2_048_000  # OpenSearch's default: filtered count × dimension
 FIELDS = ("text_embedding", "latent_embedding")
+REBUILD_DEAD_FRACTION = 0.2  # rebuild a graph once this share of it is tombstoned
+PERSIST_GROWTH = 0.1  # re-save a graph to disk after it grew by this share
+ALLOWED_MEMO = 64  # filtered label sets kept between writes
+
+
+class _Allowed:
+    """The labels a query may return, and (on demand) their bitmap for faiss's selector."""
+
+    __slots__ = ("_bits", "labels")
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self.labels = labels
+        self._bits: np.ndarray | None = None
+
+    def bitmap(self) -> np.ndarray:
+        # Bit ``label`` is set for every allowed label (faiss.IDSelectorBitmap's layout).
+        if self._bits is None:
+            mask = np.zeros(int(self.labels.max()) + 1 if self.labels.size else 1, dtype=bool)
+            mask[self.labels] = True
+            self._bits = np.packbits(mask, bitorder="little")
+        return self._bits
+
+
+@dataclass
+class _Graph:
+    """A cached HNSW graph and the state of SQLite it reflects."""
+
+    graph: Any
+    generation: int  # -1: loaded from disk, not yet checked against SQLite
+    max_label: int  # every live vector with a label up to this one is in the graph
+    tombstones: int  # the tombstone counter when the graph was built
+    saved_size: int  # ntotal when last written to disk
 
 
 class LocalVectorIndex:
@@ -44,8 +78,9 @@ class LocalVectorIndex:
         self._db_path = self.dir / "documents.db"
         self._lock = threading.RLock()
         self._local = threading.local()
-        self._graphs: dict[str, Any] = {}
-        self._loaded_generation = -1
+        self._graphs: dict[str, _Graph] = {}
+        self._allowed_memo: OrderedDict[tuple[Any, ...], _Allowed] = OrderedDict()
+        self._allowed_generation = -1
         db = self._db()
         db.executescript(
             """
@@ -59,6 +94,7 @@ class LocalVectorIndex:
             CREATE UNIQUE INDEX IF NOT EXISTS docs_current ON docs (doc_id) WHERE deleted = 0;
             CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
             INSERT OR IGNORE INTO meta VALUES ('generation', 0);
+            INSERT OR IGNORE INTO meta VALUES ('tombstones', 0);
             """
         )
 
@@ -76,6 +112,13 @@ class LocalVectorIndex:
     def _generation(self) -> int:
         return int(self._db().execute("SELECT v FROM meta WHERE k='generation'").fetchone()[0])
 
+    def _counters(self) -> tuple[int, int]:
+        """(generation, tombstones) in one read."""
+        rows = dict(
+            self._db().execute("SELECT k, v FROM meta WHERE k IN ('generation', 'tombstones')")
+        )
+        return int(rows["generation"]), int(rows.get("tombstones", 0))
+
     @staticmethod
     def _doc_id(tenant_id: str, manifest_id: str) -> str:
         return f"{tenant_id}|{manifest_id}"
@@ -83,53 +126,55 @@ class LocalVectorIndex:
     # ----- writes ----------------------------------------------------------------
 
     def upsert(self, doc: IndexDocument) -> None:
-        text = np.asarray(doc.text_embedding, dtype=np.float32)
-        latent = (
-            np.asarray(doc.latent_embedding, dtype=np.float32)
-            if doc.latent_embedding is not None
-            else None
-        )
-        body = doc.model_dump(mode="json", exclude={"text_embedding", "latent_embedding"})
+        self.upsert_many([doc])
+
+    def upsert_many(self, docs: Iterable[IndexDocument]) -> int:
+        """Insert or replace documents in one transaction (one generation step)."""
+        rows = [_row(doc) for doc in docs]
+        if not rows:
+            return 0
         with self._lock:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
-                doc_id = self._doc_id(doc.tenant_id, doc.manifest_id)
-                db.execute(
-                    "UPDATE docs SET deleted = 1 WHERE doc_id = ? AND deleted = 0", (doc_id,)
-                )
-                db.execute(
-                    "INSERT INTO docs (doc_id, tenant_id, video_id, camera_id, t0, t1, events, "
-                    "embedding_model, doc, text_vec, latent_vec) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        doc_id,
-                        doc.tenant_id,
-                        doc.video_id,
-                        doc.camera_id,
-                        doc.t0,
-                        doc.t1,
-                        json.dumps(sorted(set(doc.events))),
-                        doc.embedding_model,
-                        json.dumps(body),
-                        _unit(text).tobytes(),
-                        None if latent is None else _unit(latent).tobytes(),
-                    ),
-                )
+                # Replacing a document tombstones its earlier row (and vector).
+                replaced = 0
+                for row in rows:
+                    replaced += db.execute(
+                        "UPDATE docs SET deleted = 1 WHERE doc_id = ? AND deleted = 0", (row[0],)
+                    ).rowcount
+                    db.execute(
+                        "INSERT INTO docs (doc_id, tenant_id, video_id, camera_id, t0, t1, "
+                        "events, embedding_model, doc, text_vec, latent_vec) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        row,
+                    )
                 db.execute("UPDATE meta SET v = v + 1 WHERE k = 'generation'")
+                if replaced:
+                    db.execute("UPDATE meta SET v = v + ? WHERE k = 'tombstones'", (replaced,))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            # Graphs are rebuilt lazily on the next search (they may be from another process).
+        # Graphs catch up lazily on the next search (the writer may be another process).
+        return len(rows)
 
     def delete_video(self, tenant_id: str, video_id: str) -> int:
         with self._lock:
             db = self._db()
-            cur = db.execute(
-                "UPDATE docs SET deleted = 1 WHERE tenant_id = ? AND video_id = ? AND deleted = 0",
-                (tenant_id, video_id),
-            )
-            db.execute("UPDATE meta SET v = v + 1 WHERE k = 'generation'")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = db.execute(
+                    "UPDATE docs SET deleted = 1 "
+                    "WHERE tenant_id = ? AND video_id = ? AND deleted = 0",
+                    (tenant_id, video_id),
+                )
+                db.execute("UPDATE meta SET v = v + 1 WHERE k = 'generation'")
+                db.execute("UPDATE meta SET v = v + ? WHERE k = 'tombstones'", (cur.rowcount,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
             return cur.rowcount
 
     # ----- reads -----------------------------------------------------------------
@@ -176,17 +221,60 @@ class LocalVectorIndex:
         if field not in FIELDS:
             raise ValueError(f"unknown vector field {field}")
         query = _unit(np.asarray(vector, dtype=np.float32))
-        labels = self._allowed(tenant_id, filters, field, embedding_model, query.shape[0])
+        allowed = self._allowed_cached(tenant_id, filters, field, embedding_model, query.shape[0])
+        labels = allowed.labels
         if labels.size == 0:
             return []
         k = max(1, min(k, 1000))
         if labels.size <= k or labels.size * query.shape[0] <= EXACT_BUDGET:
             scored = self._exact(labels, query, field, k)
         else:
-            scored = self._approximate(labels, query, field, k)
+            scored = self._approximate(allowed, query, field, k)
             if len(scored) < k:
                 scored = self._exact(labels, query, field, k)
         return self._hits(scored)
+
+    def _allowed_cached(
+        self,
+        tenant_id: str,
+        filters: SearchFilters | None,
+        field: str,
+        embedding_model: str | None,
+        dim: int,
+    ) -> _Allowed:
+        """The filtered label set, kept until the next write (any write changes the generation).
+
+        Reading it from SQLite costs ~2.5 µs a row (50 ms for a 20,000-chunk tenant),
+        far more than the graph walk; queries between writes reuse it.
+        """
+        generation = self._generation()
+        f = filters or SearchFilters()
+        key = (
+            tenant_id,
+            tuple(f.video_ids),
+            tuple(f.camera_ids),
+            tuple(f.event_types),
+            f.t_from,
+            f.t_to,
+            field,
+            embedding_model,
+            dim,
+        )
+        with self._lock:
+            if self._allowed_generation != generation:
+                self._allowed_memo.clear()
+                self._allowed_generation = generation
+            hit = self._allowed_memo.get(key)
+            if hit is not None:
+                self._allowed_memo.move_to_end(key)
+                return hit
+        allowed = _Allowed(self._allowed(tenant_id, filters, field, embedding_model, dim))
+        with self._lock:
+            if self._allowed_generation == generation:
+                self._allowed_memo[key] = allowed
+                while len(self._allowed_memo) > ALLOWED_MEMO:
+                    self._allowed_memo.popitem(last=False)
+        return allowed
 
     def _allowed(
         self,
@@ -224,7 +312,7 @@ class LocalVectorIndex:
 
     def _vectors(self, labels: np.ndarray, field: str) -> np.ndarray:
         col = "text_vec" if field == "text_embedding" else "latent_vec"
-        out = []
+        out: list[np.ndarray] = []
         db = self._db()
         for start in range(0, labels.size, 900):
             part = labels[start : start + 900].tolist()
@@ -244,61 +332,120 @@ class LocalVectorIndex:
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(labels[i]), float(scores[i])) for i in order]
 
+    def prepare(self, dim: int, field: str = "text_embedding") -> int:
+        """Build (or catch up) the graph of ``field`` now rather than on the next search.
+
+        Returns the number of vectors in it.
+        """
+        if field not in FIELDS:
+            raise ValueError(f"unknown vector field {field}")
+        with self._lock:
+            return int(self._graph(field, dim).ntotal)
+
     def _approximate(
-        self, labels: np.ndarray, query: np.ndarray, field: str, k: int
+        self, allowed: _Allowed, query: np.ndarray, field: str, k: int
     ) -> list[tuple[int, float]]:
         import faiss
 
-        graph = self._graph(field, query.shape[0])
-        params = faiss.SearchParametersHNSW()
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
         params.efSearch = max(EF_SEARCH, k)
-        params.sel = faiss.IDSelectorBatch(labels)
-        scores, ids = graph.search(query[None, :], k, params=params)
+        bits = allowed.bitmap()
+        params.sel = faiss.IDSelectorBitmap(bits.size, faiss.swig_ptr(bits))
+        # The graph may grow in place (``_graph``): searches and additions take turns.
+        with self._lock:
+            graph = self._graph(field, query.shape[0])
+            scores, ids = graph.search(query[None, :], k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def _graph(self, field: str, dim: int) -> Any:
-        """The HNSW graph of ``field``: from memory, from disk, or rebuilt from SQLite."""
+        """The HNSW graph of ``field``: from memory or disk, caught up with SQLite.
+
+        Documents added since the cached graph was built are added to it in place
+        (``add_with_ids``); tombstoned labels stay in the graph and are excluded by the
+        search's ID selector. The graph is rebuilt from SQLite when missing, unreadable,
+        or when tombstones exceed ``REBUILD_DEAD_FRACTION`` of it.
+        """
+        with self._lock:
+            generation, tombstones = self._counters()
+            key = f"{field}:{dim}"
+            cached = self._graphs.get(key) or self._load(field, dim)
+            if cached is not None and tombstones - cached.tombstones > REBUILD_DEAD_FRACTION * max(
+                cached.graph.ntotal, 1
+            ):
+                cached = None
+            if cached is None:
+                cached = self._build(field, dim, tombstones)
+                self._save(field, dim, cached)
+            if cached.generation != generation:
+                self._catch_up(cached, field, dim)
+                cached.generation = generation
+                if cached.graph.ntotal > (1 + PERSIST_GROWTH) * max(cached.saved_size, 1):
+                    self._save(field, dim, cached)
+            self._graphs[key] = cached
+            return cached.graph
+
+    def _catch_up(self, cached: _Graph, field: str, dim: int) -> None:
+        """Add the live vectors with labels above the graph's newest label."""
+        col = "text_vec" if field == "text_embedding" else "latent_vec"
+        db = self._db()
+        db.execute("BEGIN")  # one snapshot: the newest label and the rows up to it agree
+        try:
+            newest = db.execute("SELECT coalesce(max(label), 0) FROM docs").fetchone()[0]
+            rows = db.execute(
+                f"SELECT label, {col} FROM docs WHERE label > ? AND label <= ? AND deleted = 0 "
+                f"AND {col} IS NOT NULL AND length({col}) = ? ORDER BY label",
+                (cached.max_label, newest, dim * 4),
+            ).fetchall()
+        finally:
+            db.execute("COMMIT")
+        if rows:
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            cached.graph.add_with_ids(vecs, ids)
+        cached.max_label = max(cached.max_label, int(newest))
+
+    def _load(self, field: str, dim: int) -> _Graph | None:
         import faiss
 
-        with self._lock:
-            generation = self._generation()
-            if generation != self._loaded_generation:
-                self._graphs.clear()
-                self._loaded_generation = generation
-            key = f"{field}:{dim}"
-            if key in self._graphs:
-                return self._graphs[key]
-            path = self.dir / f"{field}-{dim}-g{generation}.faiss"
-            graph = None
-            if path.is_file():
-                try:
-                    graph = faiss.read_index(str(path))
-                except RuntimeError:
-                    logger.warning("index file %s unreadable; rebuilding from documents", path)
-            if graph is None:
-                graph = self._build(field, dim)
-                tmp = path.with_suffix(".tmp")
-                faiss.write_index(graph, str(tmp))
-                tmp.replace(path)
-                for old in self.dir.glob(f"{field}-{dim}-g*.faiss"):
-                    if old != path:
-                        old.unlink(missing_ok=True)
-            self._graphs[key] = graph
-            return graph
+        for path in sorted(self.dir.glob(f"{field}-{dim}-L*-T*.faiss")):
+            try:
+                _, _, label_part, tomb_part = path.stem.rsplit("-", 3)
+                graph = faiss.read_index(str(path))
+            except (RuntimeError, ValueError):
+                logger.warning("index file %s unreadable; rebuilding from documents", path)
+                continue
+            max_label, tombstones = int(label_part[1:]), int(tomb_part[1:])
+            return _Graph(graph, -1, max_label, tombstones, graph.ntotal)
+        return None
 
-    def _build(self, field: str, dim: int) -> Any:
+    def _save(self, field: str, dim: int, cached: _Graph) -> None:
+        import faiss
+
+        path = self.dir / f"{field}-{dim}-L{cached.max_label}-T{cached.tombstones}.faiss"
+        tmp = path.with_suffix(".tmp")
+        faiss.write_index(cached.graph, str(tmp))
+        tmp.replace(path)
+        cached.saved_size = cached.graph.ntotal
+        for old in self.dir.glob(f"{field}-{dim}-*.faiss"):
+            if old != path:
+                old.unlink(missing_ok=True)
+
+    def _build(self, field: str, dim: int, tombstones: int) -> _Graph:
         import faiss
 
         col = "text_vec" if field == "text_embedding" else "latent_vec"
-        rows = (
-            self._db()
-            .execute(
-                f"SELECT label, {col} FROM docs WHERE deleted = 0 AND "
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            generation = self._generation()
+            newest = db.execute("SELECT coalesce(max(label), 0) FROM docs").fetchone()[0]
+            rows = db.execute(
+                f"SELECT label, {col} FROM docs WHERE label <= ? AND deleted = 0 AND "
                 f"{col} IS NOT NULL AND length({col}) = ?",
-                (dim * 4,),
-            )
-            .fetchall()
-        )
+                (newest, dim * 4),
+            ).fetchall()
+        finally:
+            db.execute("COMMIT")
         hnsw = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = EF_CONSTRUCTION
         graph = faiss.IndexIDMap2(hnsw)
@@ -306,7 +453,7 @@ class LocalVectorIndex:
             ids = np.array([r[0] for r in rows], dtype=np.int64)
             vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
             graph.add_with_ids(vecs, ids)
-        return graph
+        return _Graph(graph, generation, int(newest), tombstones, 0)
 
     def _hits(self, scored: list[tuple[int, float]]) -> list[SearchHit]:
         if not scored:
@@ -336,6 +483,29 @@ class LocalVectorIndex:
                 )
             )
         return hits
+
+
+def _row(doc: IndexDocument) -> tuple[Any, ...]:
+    text = np.asarray(doc.text_embedding, dtype=np.float32)
+    latent = (
+        np.asarray(doc.latent_embedding, dtype=np.float32)
+        if doc.latent_embedding is not None
+        else None
+    )
+    body = doc.model_dump(mode="json", exclude={"text_embedding", "latent_embedding"})
+    return (
+        LocalVectorIndex._doc_id(doc.tenant_id, doc.manifest_id),
+        doc.tenant_id,
+        doc.video_id,
+        doc.camera_id,
+        doc.t0,
+        doc.t1,
+        json.dumps(sorted(set(doc.events))),
+        doc.embedding_model,
+        json.dumps(body),
+        _unit(text).tobytes(),
+        None if latent is None else _unit(latent).tobytes(),
+    )
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
