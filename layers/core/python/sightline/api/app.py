@@ -148,53 +148,8 @@ def build_app() -> APIGatewayRestResolver:
     def _unsupported(exc: RequestUnsupportedContentType) -> Response:
         return problem(415, "Unsupported media type", "send application/json")
 
-    @app.exception_handler(BadRequest)
-    def _bad(exc: BadRequest) -> Response:
-        return problem(400, "Bad request", str(exc))
-
-    @app.exception_handler(IdempotencyValidationError)
-    def _idem_mismatch(exc: IdempotencyValidationError) -> Response:
-        return problem(422, "Idempotency-Key reused", "this key was used with another body")
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _idem_busy(exc: IdempotencyAlreadyInProgressError) -> Response:
-        return problem(409, "In progress", "a request with this Idempotency-Key is running")
-
-    @app.exception_handler(AuthError)
-    def _unauthorized(exc: AuthError) -> Response:
-        return problem(401, "Unauthorized", str(exc))
-
-    @app.exception_handler(Forbidden)
-    def _forbidden(exc: Forbidden) -> Response:
-        return problem(403, "Forbidden", str(exc))
-
-    @app.exception_handler(NotFound)
-    def _not_found(exc: NotFound) -> Response:
-        return problem(404, "Not found", str(exc))
-
-    @app.exception_handler(InvalidVideo)
-    def _invalid_video(exc: InvalidVideo) -> Response:
-        return problem(422, "Invalid video", str(exc))
-
-    @app.exception_handler(InvalidRequest)
-    def _invalid_request(exc: InvalidRequest) -> Response:
-        return problem(422, "Unprocessable request", str(exc))
-
-    @app.exception_handler(PayloadTooLarge)
-    def _too_large(exc: PayloadTooLarge) -> Response:
-        return problem(413, "Payload too large", str(exc))
-
-    @app.exception_handler(UnsupportedMediaType)
-    def _media_type(exc: UnsupportedMediaType) -> Response:
-        return problem(415, "Unsupported media type", str(exc))
-
-    @app.exception_handler(TooManyRequests)
-    def _rate(exc: TooManyRequests) -> Response:
-        return problem(429, "Too many requests", str(exc))
-
-    @app.exception_handler(TransientError)
-    def _unavailable(exc: TransientError) -> Response:
-        return problem(503, "Service unavailable", "try again shortly")
+    for exc_type, (status, title, fixed_detail) in ERROR_MAP.items():
+        app.exception_handler(exc_type)(_mapped(status, title, fixed_detail))
 
     @app.exception_handler(CorruptData)
     def _corrupt(exc: CorruptData) -> Response:
@@ -215,6 +170,40 @@ def build_app() -> APIGatewayRestResolver:
         return problem(404, "Not found", "no such route")
 
     return app
+
+
+# Domain and HTTP errors → (status, title, detail); detail None means the error's message,
+# which these errors word for the client. Anything unlisted is a 500 without details.
+ERROR_MAP: dict[type[Exception], tuple[int, str, str | None]] = {
+    BadRequest: (400, "Bad request", None),
+    AuthError: (401, "Unauthorized", None),
+    Forbidden: (403, "Forbidden", None),
+    NotFound: (404, "Not found", None),
+    IdempotencyAlreadyInProgressError: (
+        409,
+        "In progress",
+        "a request with this Idempotency-Key is running",
+    ),
+    PayloadTooLarge: (413, "Payload too large", None),
+    UnsupportedMediaType: (415, "Unsupported media type", None),
+    IdempotencyValidationError: (
+        422,
+        "Idempotency-Key reused",
+        "this key was used with another body",
+    ),
+    InvalidVideo: (422, "Invalid video", None),
+    InvalidRequest: (422, "Unprocessable request", None),
+    TooManyRequests: (429, "Too many requests", None),
+    CodecError: (502, "Codec failed", None),
+    TransientError: (503, "Service unavailable", "try again shortly"),
+}
+
+
+def _mapped(status: int, title: str, fixed_detail: str | None) -> Any:
+    def handler(exc: Exception) -> Response:
+        return problem(status, title, fixed_detail if fixed_detail is not None else str(exc))
+
+    return handler
 
 
 def openapi_json(app: APIGatewayRestResolver) -> str:
