@@ -146,6 +146,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decode(args: argparse.Namespace) -> int:
+    import cv2
+
+    from sightline import factory, keys
+    from sightline.config import get_settings
+    from sightline.errors import NotFound
+    from sightline.services.repository import Repository
+    from sightline_local.roi import decode_region
+
+    tenant = args.tenant or get_settings().default_tenant
+    rows = Repository(factory.tables()).list_manifests(tenant, args.video_id)
+    row = next((r for r in rows if r.t0 <= args.at < r.t1), None)
+    if row is None:
+        raise NotFound(f"no chunk of {args.video_id} holds {args.at} s")
+    x, y, w, h = (float(v) for v in args.roi.split(",")) if args.roi else (None,) * 4
+    index = int(row.manifest_id.rsplit("-c", 1)[1])
+    rel = args.at - row.t0
+    out = decode_region(
+        factory.blobs(),
+        keys.tokens(tenant, row.video_id, index),
+        roi=(x, y, w, h) if args.roi else None,
+        t0=rel,
+        t1=None,
+    )
+    frame = out.frames[0]
+    cv2.imwrite(str(args.out), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    report = {
+        "manifest_id": row.manifest_id,
+        "bytes_read": out.bytes_read,
+        "blob_bytes": out.blob_bytes,
+        "ms": round(out.ms, 1),
+        "tiles_read": out.tiles_read,
+        "tiles_total": out.tiles_total,
+        "width": int(frame.shape[1]),
+        "height": int(frame.shape[0]),
+    }
+    if args.json:
+        _print_json(report)
+    else:
+        print(
+            f"{args.out}: {report['width']}x{report['height']} from {row.manifest_id}, read "
+            f"{out.bytes_read} of {out.blob_bytes} bytes in {report['ms']} ms"
+        )
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     from sightline import factory
     from sightline.config import get_settings
@@ -333,6 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--video-hours-per-month", type=float)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_cost)
+
+    s = sub.add_parser("decode", help="decode a region of one frame, reading only its tiles")
+    s.add_argument("video_id")
+    s.add_argument("--at", type=float, required=True, help="seconds from the video start")
+    s.add_argument("--roi", default=None, help="X,Y,W,H in source pixels (default: all)")
+    s.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_decode)
 
     s = sub.add_parser("reindex", help="re-embed every stored chunk with the configured embedder")
     s.add_argument("--video", action="append", default=[], help="only this video (repeatable)")

@@ -170,6 +170,33 @@ def test_roi_decode_of_a_stored_chunk(ingested: dict[str, Any]) -> None:
     assert clip.content_type == "video/mp4" and clip.frames == 10 and clip.media[4:8] == b"ftyp"
 
 
+def test_quarter_frame_roi_reads_few_bytes_and_matches_a_full_decode(
+    ingested: dict[str, Any],
+) -> None:
+    import numpy as np
+
+    from sightline import factory, keys, tokenblob
+    from sightline_local.roi import decode_region
+
+    app = ingested["app"]
+    key = keys.tokens(app.settings.default_tenant, ingested["plaza"]["video_id"], 1)
+    # Given a quarter of the 768x576 frame over 1 s
+    part = decode_region(factory.blobs(), key, roi=(384, 288, 384, 288), t0=2.0, t1=3.0)
+    # Then only the covering tiles were read: with 128-px tiles, 8-step windows and the
+    # decoder's halo that is about a quarter of the blob today (the codec issue aims at 15 %)
+    assert part.tiles_read < part.tiles_total / 4
+    assert part.bytes_read <= 0.30 * part.blob_bytes, (part.bytes_read, part.blob_bytes)
+    assert part.frames.shape == (10, 288, 384, 3)
+    # And the region equals the same region of a full decode
+    from sagemaker_models.codec.registry import load_codec
+
+    blob = factory.blobs().get_bytes(key)
+    header, tokens = tokenblob.unpack_tokens(blob)
+    full = load_codec(header.codebook_id).decode(tokens, header.frame_size, header.n_frames)
+    crop = full[20:30, 288:576, 384:768]
+    assert np.abs(crop.astype(int) - part.frames.astype(int)).max() <= 2
+
+
 def test_ingesting_the_same_file_again_adds_nothing(ingested: dict[str, Any]) -> None:
     app = ingested["app"]
     before = (len(app.events()), len(app.videos()), len(app.search("people", k=50)))
