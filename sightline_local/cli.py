@@ -168,7 +168,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         keys.tokens(tenant, row.video_id, index),
         roi=(x, y, w, h) if args.roi else None,
         t0=rel,
-        t1=None,
+        t1=rel + 1e-3,  # one frame
     )
     frame = out.frames[0]
     cv2.imwrite(str(args.out), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
