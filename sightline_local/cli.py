@@ -219,6 +219,35 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from sightline.config import get_settings
+
+    if args.what == "codec":
+        from sightline_local.bench_codec import run
+        from sightline_local.samples import shared_data_dir
+
+        clips = (
+            [Path(c) for c in args.clip]
+            if args.clip
+            else [
+                p
+                for p in sorted((shared_data_dir() or Path(".")).glob("*"))
+                if p.suffix in (".avi", ".mp4")
+            ]
+        )
+        out_dir = Path(args.out) if args.out else Path(get_settings().home) / "bench-codec"
+        rows = run(clips, frames=args.frames, out_dir=out_dir)
+        for r in rows:
+            if args.json:
+                _print_json(
+                    {
+                        k: r[k]
+                        for k in ("clip", "codec", "bpp", "psnr_y", "ms_ssim", "enc_fps", "dec_fps")
+                    }
+                )
+        if not args.json:
+            print((out_dir / "rd.md").read_text())
+            print(f"written: {out_dir}/rd.md, rd.json, rd.png")
+        return 0
     if args.what == "search":
         from sightline_local.bench_search import search_benchmark
 
@@ -229,7 +258,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         from sightline_local.bench import pipeline_benchmark
 
-        report = pipeline_benchmark(Path(args.clip) if args.clip else None)
+        report = pipeline_benchmark(Path(args.clip[0]) if args.clip else None)
     if args.json:
         _print_json(report)
     return 0
@@ -395,8 +424,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_reindex)
 
     s = sub.add_parser("bench", help="pipeline real-time factor, or k-NN search figures")
-    s.add_argument("what", nargs="?", choices=["pipeline", "search"], default="pipeline")
-    s.add_argument("--clip", default=None, help="pipeline: video to ingest (default vtest.avi)")
+    s.add_argument("what", nargs="?", choices=["pipeline", "search", "codec"], default="pipeline")
+    s.add_argument(
+        "--clip",
+        action="append",
+        default=None,
+        help="pipeline: the video to ingest (default vtest.avi); codec: clips "
+        "(repeatable; default every clip in ../shared/data)",
+    )
+    s.add_argument("--frames", type=int, default=300, help="codec: frames per clip")
+    s.add_argument("--out", default=None, help="codec: report folder")
     s.add_argument("--n", type=int, default=100_000, help="search: documents in the index")
     s.add_argument("--dim", type=int, default=384, help="search: vector dimension")
     s.add_argument("--queries", type=int, default=200, help="search: timed queries")
