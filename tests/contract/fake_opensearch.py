@@ -7,14 +7,21 @@ assert on the exact k-NN API shapes a cluster would receive. Answers are compute
 cosine over the stored vectors with the query's filter applied, scored as the faiss engine
 scores them for the mapped space type.
 
+``match`` queries are scored with Lucene's BM25 (k1 1.2, b 0.75, lower-cased word
+tokens) over the stored descriptions; a ``hybrid`` query needs a ``search_pipeline``
+(``PUT /_search/pipeline/<name>``) whose ``normalization-processor`` (min_max,
+arithmetic_mean with weights) combines its sub-queries' scores.
+
 With ``serverless=True`` it refuses what OpenSearch Serverless vector collections refuse:
-custom document ids, ``refresh`` and ``_delete_by_query``.
+custom document ids, ``refresh``, ``_delete_by_query`` and search pipelines.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -55,6 +62,7 @@ class FakeOpenSearch(BaseAdapter):
         self.serverless = serverless
         self.indices: dict[str, FakeIndex] = {}
         self.requests: list[Recorded] = []
+        self.pipelines: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
 
     # ----- requests.adapters.BaseAdapter -----------------------------------------
@@ -101,6 +109,8 @@ class FakeOpenSearch(BaseAdapter):
             raise ApiError(400, "illegal_argument_exception", "refresh is not supported")
         if parts == ["_bulk"] and method in ("POST", "PUT"):
             return 200, self._bulk(body)
+        if parts[:2] == ["_search", "pipeline"]:
+            return self._pipeline(method, parts[2] if len(parts) > 2 else None, body)
         if len(parts) == 1 and method == "HEAD":
             return (200 if parts[0] in self.indices else 404), None
         if len(parts) == 1 and method == "PUT":
@@ -111,7 +121,7 @@ class FakeOpenSearch(BaseAdapter):
             if op == "_mapping" and method in ("PUT", "POST"):
                 return 200, self._put_mapping(index, body or {})
             if op == "_search" and method in ("GET", "POST"):
-                return 200, self._search(index, body or {})
+                return 200, self._search(index, body or {}, params.get("search_pipeline"))
             if op == "_count" and method in ("GET", "POST"):
                 query = (body or {}).get("query", {"match_all": {}})
                 n = sum(1 for d in index.docs.values() if self._matches(index, d, query))
@@ -208,13 +218,38 @@ class FakeOpenSearch(BaseAdapter):
 
     # ----- queries ---------------------------------------------------------------
 
-    def _search(self, index: FakeIndex, body: dict[str, Any]) -> dict[str, Any]:
+    def _pipeline(self, method: str, name: str | None, body: Any) -> tuple[int, Any]:
+        if self.serverless:
+            raise ApiError(404, "invalid_request", "search pipelines are not supported")
+        if name is None:
+            raise ApiError(400, "unsupported", "pipeline name required")
+        if method == "PUT":
+            processors = (body or {}).get("phase_results_processors", [])
+            for proc in processors:
+                spec = proc["normalization-processor"]
+                weights = spec["combination"].get("parameters", {}).get("weights", [])
+                if weights and abs(sum(weights) - 1.0) > 1e-4:
+                    raise ApiError(400, "illegal_argument_exception", "weights must sum to 1")
+            self.pipelines[name] = json.loads(json.dumps(body))
+            return 200, {"acknowledged": True}
+        if method == "GET":
+            if name not in self.pipelines:
+                return 404, {}
+            return 200, {name: self.pipelines[name]}
+        if method == "DELETE":
+            self.pipelines.pop(name, None)
+            return 200, {"acknowledged": True}
+        raise ApiError(400, "unsupported", f"{method} pipeline")
+
+    def _search(
+        self, index: FakeIndex, body: dict[str, Any], pipeline: str | None = None
+    ) -> dict[str, Any]:
         size = int(body.get("size", 10))
         query = body.get("query", {"match_all": {}})
-        if "knn" in query:
-            scored = self._knn(index, query["knn"])
+        if "hybrid" in query:
+            scored = self._hybrid(index, query["hybrid"], pipeline, size)
         else:
-            scored = [(1.0, i, d) for i, d in index.docs.items() if self._matches(index, d, query)]
+            scored = self._scored(index, query)
         hits = []
         for score, doc_id, doc in scored[:size]:
             hit: dict[str, Any] = {"_index": "", "_id": doc_id, "_score": score}
@@ -232,6 +267,80 @@ class FakeOpenSearch(BaseAdapter):
                 "hits": hits,
             },
         }
+
+    def _scored(self, index: FakeIndex, query: dict[str, Any]) -> list[tuple[float, str, dict]]:
+        if "knn" in query:
+            return self._knn(index, query["knn"])
+        stats = _Bm25(index)
+        out = []
+        for doc_id, doc in index.docs.items():
+            score = self._score(index, stats, doc, query)
+            if score is not None:
+                out.append((score, doc_id, doc))
+        out.sort(key=lambda t: -t[0])  # stable: equal scores keep insertion order
+        return out
+
+    def _score(
+        self, index: FakeIndex, stats: _Bm25, doc: dict[str, Any], q: dict[str, Any]
+    ) -> float | None:
+        """A query's score for ``doc`` (None: no match); filters score 0, as in OpenSearch."""
+        ((kind, arg),) = q.items()
+        if kind == "match":
+            ((fname, text),) = arg.items()
+            text = text["query"] if isinstance(text, dict) else text
+            if index.properties.get(fname, {}).get("type") != "text":
+                raise ApiError(400, "query_shard_exception", f"match on non-text {fname}")
+            score = stats.score(str(doc.get(fname) or ""), text)
+            return score if score > 0 else None
+        if kind == "bool" and (arg.get("must") or arg.get("should")):
+            if not all(self._matches(index, doc, c) for c in arg.get("filter", [])):
+                return None
+            if any(self._matches(index, doc, c) for c in arg.get("must_not", [])):
+                return None
+            total = 0.0
+            for c in arg.get("must", []):
+                s = self._score(index, stats, doc, c)
+                if s is None:
+                    return None
+                total += s
+            should = [self._score(index, stats, doc, c) for c in arg.get("should", [])]
+            if should and not arg.get("must") and all(s is None for s in should):
+                return None
+            return total + sum(s for s in should if s is not None)
+        return 1.0 if self._matches(index, doc, q) else None
+
+    def _hybrid(
+        self, index: FakeIndex, clause: dict[str, Any], pipeline: str | None, size: int
+    ) -> list[tuple[float, str, dict]]:
+        if pipeline is None or pipeline not in self.pipelines:
+            raise ApiError(
+                400, "illegal_argument_exception", "hybrid query needs a search pipeline"
+            )
+        (proc,) = self.pipelines[pipeline]["phase_results_processors"]
+        spec = proc["normalization-processor"]
+        if spec["normalization"]["technique"] != "min_max":
+            raise ApiError(400, "unsupported", "the fake normalises with min_max only")
+        if spec["combination"]["technique"] != "arithmetic_mean":
+            raise ApiError(400, "unsupported", "the fake combines with arithmetic_mean only")
+        queries = clause["queries"]
+        weights = spec["combination"].get("parameters", {}).get("weights") or [1.0] * len(queries)
+        if len(weights) != len(queries):
+            raise ApiError(400, "illegal_argument_exception", "one weight per sub-query")
+        combined: dict[str, float] = {}
+        docs: dict[str, dict] = {}
+        for sub, weight in zip(queries, weights, strict=True):
+            results = self._scored(index, sub)[:size]  # each sub-query's top hits
+            if not results:
+                continue
+            lo, hi = min(r[0] for r in results), max(r[0] for r in results)
+            for score, doc_id, doc in results:
+                norm = 1.0 if hi == lo else max((score - lo) / (hi - lo), 0.001)
+                combined[doc_id] = combined.get(doc_id, 0.0) + weight * norm
+                docs[doc_id] = doc
+        total = sum(weights)
+        out = [(value / total, doc_id, docs[doc_id]) for doc_id, value in combined.items()]
+        out.sort(key=lambda t: -t[0])
+        return out
 
     def _knn(self, index: FakeIndex, clause: dict[str, Any]) -> list[tuple[float, str, dict]]:
         ((name, spec),) = clause.items()
@@ -278,6 +387,10 @@ class FakeOpenSearch(BaseAdapter):
             value = doc.get(fname)
             values = value if isinstance(value, list) else [value]
             return any(v in wanted for v in values if v is not None)
+        if kind == "match":
+            ((fname, text),) = arg.items()
+            text = text["query"] if isinstance(text, dict) else text
+            return bool(set(_tokens(text)) & set(_tokens(str(doc.get(fname) or ""))))
         if kind == "range":
             ((fname, bounds),) = arg.items()
             value = doc.get(fname)
@@ -294,6 +407,38 @@ class FakeOpenSearch(BaseAdapter):
                     return False
             return True
         raise ApiError(400, "parsing_exception", f"unknown query [{kind}]")
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+class _Bm25:
+    """Lucene's BM25 over the descriptions of one index (k1 = 1.2, b = 0.75)."""
+
+    K1, B = 1.2, 0.75
+
+    def __init__(self, index: FakeIndex) -> None:
+        docs = [_tokens(str(d.get("description") or "")) for d in index.docs.values()]
+        self.n = len(docs)
+        self.avgdl = sum(map(len, docs)) / max(self.n, 1)
+        self.df: dict[str, int] = {}
+        for tokens in docs:
+            for t in set(tokens):
+                self.df[t] = self.df.get(t, 0) + 1
+
+    def score(self, text: str, query: str) -> float:
+        tokens = _tokens(text)
+        total = 0.0
+        for term in dict.fromkeys(_tokens(query)):
+            tf = tokens.count(term)
+            if not tf:
+                continue
+            df = self.df.get(term, 0)
+            idf = math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+            norm = tf + self.K1 * (1 - self.B + self.B * len(tokens) / max(self.avgdl, 1e-9))
+            total += idf * tf * (self.K1 + 1) / norm
+        return total
 
 
 def make_client(fake: FakeOpenSearch, *, service: str = "es") -> Any:

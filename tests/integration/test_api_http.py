@@ -352,6 +352,21 @@ def test_idempotency_key_replays_the_first_answer(server: dict[str, Any]) -> Non
     )
 
 
+def test_search_modes_and_pages(uploaded: dict[str, Any]) -> None:
+    c = uploaded["client"]
+    for mode in ("vector", "hybrid"):
+        status, _, res = c.call(
+            "POST", "/v1/search/similar", {"text": "people walking", "k": 5, "mode": mode}
+        )
+        assert status == 200 and res["hits"][0]["video_id"] == uploaded["video_id"]
+        assert all(0 <= h["score"] <= 1.0001 for h in res["hits"])
+    status, _, page2 = c.call(
+        "POST", "/v1/search/similar", {"text": "people walking", "k": 5, "offset": 5}
+    )
+    assert status == 200 and page2["hits"] == []  # one chunk in this tenant
+    assert c.call("POST", "/v1/search/similar", {"text": "x", "mode": "fuzzy"})[0] == 422
+
+
 def test_decode_and_token_analytics(uploaded: dict[str, Any]) -> None:
     c, vid = uploaded["client"], uploaded["video_id"]
     _, _, res = c.call("POST", "/v1/search/similar", {"text": "people", "k": 1})

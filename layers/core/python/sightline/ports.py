@@ -104,6 +104,23 @@ class VectorIndex(Protocol):
         filters: SearchFilters | None = None,
         field: str = "text_embedding",
     ) -> list[SearchHit]: ...
+    def search_hybrid(
+        self,
+        tenant_id: str,
+        vector: Sequence[float],
+        text: str,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        embedding_model: str | None = None,
+        weights: tuple[float, float] = (0.7, 0.3),
+    ) -> list[SearchHit]:
+        """k-NN and BM25 (``text`` against descriptions) candidates, both within the tenant
+        and ``filters``, each min-max normalised within the query, combined as a weighted
+        arithmetic mean with ``weights`` = (vector, lexical), ranked; then ``offset``/``k``."""
+        ...
+
     def get(self, tenant_id: str, manifest_id: str) -> IndexDocument | None: ...
     def count(self, tenant_id: str | None = None) -> int: ...
 

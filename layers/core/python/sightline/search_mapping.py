@@ -13,8 +13,10 @@ score back into the cosine the local index reports.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 SPACE_TYPE = "innerproduct"
 ENGINE = "faiss"
@@ -27,6 +29,12 @@ VECTOR_FIELDS = ("text_embedding", "latent_embedding")
 # Serverless vector collections assign document ids themselves: ``doc_key`` (tenant|manifest)
 # identifies a chunk document on both kinds of cluster.
 DOC_KEY = "doc_key"
+# Hybrid (BM25 + k-NN) search: both candidate lists are this deep whatever the page, so
+# consecutive pages (offset/k) are slices of one ranking; deeper pages widen it.
+HYBRID_DEPTH = 100
+HYBRID_PIPELINE = "sightline-hybrid"
+DEFAULT_HYBRID_WEIGHTS = (0.7, 0.3)  # (vector, lexical)
+MIN_NORMALIZED_SCORE = 0.001  # OpenSearch's min_max floor: the list's lowest score
 
 
 def doc_key(tenant_id: str, manifest_id: str) -> str:
@@ -105,3 +113,105 @@ def from_cosine(cosine: float, space_type: str = SPACE_TYPE) -> float:
     if space_type == "cosinesimil":
         return (1.0 + cosine) / 2.0
     raise ValueError(f"unsupported space type {space_type}")
+
+
+# ----- hybrid search: score normalisation -------------------------------------------
+
+
+def hybrid_weights(weights: Sequence[float]) -> tuple[float, float]:
+    """(vector, lexical) weights scaled to sum to 1, as the normalization processor requires."""
+    if len(weights) != 2 or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"hybrid weights must be two non-negative numbers, got {weights!r}")
+    total = float(sum(weights))
+    return (round(weights[0] / total, 4), round(weights[1] / total, 4))
+
+
+def hybrid_pipeline_name(weights: Sequence[float] = DEFAULT_HYBRID_WEIGHTS) -> str:
+    """The search pipeline of one weighting: ``sightline-hybrid`` for the default weights."""
+    w = hybrid_weights(weights)
+    if w == hybrid_weights(DEFAULT_HYBRID_WEIGHTS):
+        return HYBRID_PIPELINE
+    return f"{HYBRID_PIPELINE}-v{round(w[0] * 1000)}-l{round(w[1] * 1000)}"
+
+
+def hybrid_pipeline_body(weights: Sequence[float] = DEFAULT_HYBRID_WEIGHTS) -> dict[str, Any]:
+    """A search pipeline normalising a ``hybrid`` query's sub-query scores (min_max) and
+    combining them (weighted arithmetic mean). The weights follow the order of the hybrid
+    query's sub-queries, which is ``[match, knn]``: (lexical, vector)."""
+    vector, lexical = hybrid_weights(weights)
+    return {
+        "description": "Sightline hybrid search: min-max normalised BM25 and k-NN scores, "
+        "weighted arithmetic mean",
+        "phase_results_processors": [
+            {
+                "normalization-processor": {
+                    "normalization": {"technique": "min_max"},
+                    "combination": {
+                        "technique": "arithmetic_mean",
+                        "parameters": {"weights": [lexical, vector]},
+                    },
+                }
+            }
+        ],
+    }
+
+
+def ensure_search_pipeline(
+    client: Any, name: str | None = None, weights: Sequence[float] = DEFAULT_HYBRID_WEIGHTS
+) -> str:
+    """Create or update the hybrid search pipeline: ``created``, ``updated`` or ``exists``.
+
+    Idempotent: an identical pipeline is left alone. Managed domains only (2.10+, with the
+    neural-search plugin); OpenSearch Serverless has no search pipelines, and the adapter
+    combines the two result lists itself there (``combine_min_max``).
+    """
+    name = name or hybrid_pipeline_name(weights)
+    body = hybrid_pipeline_body(weights)
+    from opensearchpy.exceptions import NotFoundError
+
+    try:
+        current = client.search_pipeline.get(id=name).get(name)
+    except NotFoundError:
+        current = None
+    if current is not None:
+        if current.get("phase_results_processors") == body["phase_results_processors"]:
+            return "exists"
+        client.search_pipeline.put(id=name, body=body)
+        return "updated"
+    client.search_pipeline.put(id=name, body=body)
+    return "created"
+
+
+def min_max(scores: Sequence[float]) -> list[float]:
+    """OpenSearch's ``min_max`` normalisation of one sub-query's scores (within the query).
+
+    A list of equal scores normalises to 1.0; the lowest score of a spread list to
+    ``MIN_NORMALIZED_SCORE`` rather than 0, so it still counts as found.
+    """
+    if not scores:
+        return []
+    lo, hi = min(scores), max(scores)
+    if hi == lo:
+        return [1.0 for _ in scores]
+    return [max((s - lo) / (hi - lo), MIN_NORMALIZED_SCORE) for s in scores]
+
+
+def combine_min_max(
+    results: Sequence[Sequence[tuple[K, float]]], weights: Sequence[float]
+) -> list[tuple[K, float]]:
+    """Combine ranked ``(key, score)`` lists as a ``normalization-processor`` with ``min_max``
+    and ``arithmetic_mean`` does: each list min-max normalised, then per key the weighted
+    mean over all lists (a list that did not return the key counts 0). Best first; ties
+    keep the order in which keys were first seen.
+    """
+    if len(results) != len(weights):
+        raise ValueError("one weight per result list")
+    total = float(sum(weights))
+    combined: dict[K, float] = {}
+    for result, weight in zip(results, weights, strict=True):
+        normalized = min_max([score for _, score in result])
+        for (key, _), score in zip(result, normalized, strict=True):
+            combined[key] = combined.get(key, 0.0) + weight * score
+    ranked = [(key, value / total) for key, value in combined.items()]
+    ranked.sort(key=lambda kv: -kv[1])
+    return ranked

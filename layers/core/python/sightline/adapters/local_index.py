@@ -11,12 +11,17 @@ documents kept in SQLite, with OpenSearch's filter semantics.
   worse answer than a large one.
 - An upsert of an existing document tombstones its old vector; vectors of different
   embedding models are never compared.
+- Descriptions are also indexed for BM25 (an SQLite FTS5 table keyed by label, holding
+  only live documents, unicode61 tokens like OpenSearch's standard analyzer) for
+  ``search_hybrid``: k-NN and BM25 candidates, each filtered exactly as a vector search
+  is, min-max normalised and combined as OpenSearch's normalization processor does.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -27,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from sightline import search_mapping as sm
 from sightline.models import IndexDocument, SearchHit
 from sightline.ports import SearchFilters
 
@@ -97,6 +103,31 @@ class LocalVectorIndex:
             INSERT OR IGNORE INTO meta VALUES ('tombstones', 0);
             """
         )
+        self._ensure_fts(db)
+
+    def _ensure_fts(self, db: sqlite3.Connection) -> None:
+        """The BM25 index of live descriptions; filled from ``docs`` when first created."""
+        with self._lock:
+            exists = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'docs_fts'"
+            ).fetchone()
+            if exists:
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts "
+                    "USING fts5(description, tokenize = 'unicode61')"
+                )
+                db.execute(
+                    "INSERT INTO docs_fts (rowid, description) "
+                    "SELECT label, json_extract(doc, '$.description') FROM docs "
+                    "WHERE deleted = 0 AND rowid NOT IN (SELECT rowid FROM docs_fts)"
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     # ----- storage ---------------------------------------------------------------
 
@@ -130,7 +161,7 @@ class LocalVectorIndex:
 
     def upsert_many(self, docs: Iterable[IndexDocument]) -> int:
         """Insert or replace documents in one transaction (one generation step)."""
-        rows = [_row(doc) for doc in docs]
+        rows = [(_row(doc), doc.description) for doc in docs]
         if not rows:
             return 0
         with self._lock:
@@ -139,15 +170,26 @@ class LocalVectorIndex:
             try:
                 # Replacing a document tombstones its earlier row (and vector).
                 replaced = 0
-                for row in rows:
-                    replaced += db.execute(
-                        "UPDATE docs SET deleted = 1 WHERE doc_id = ? AND deleted = 0", (row[0],)
-                    ).rowcount
-                    db.execute(
+                for row, description in rows:
+                    old = db.execute(
+                        "SELECT label FROM docs WHERE doc_id = ? AND deleted = 0", (row[0],)
+                    ).fetchall()
+                    if old:
+                        db.execute(
+                            "UPDATE docs SET deleted = 1 WHERE doc_id = ? AND deleted = 0",
+                            (row[0],),
+                        )
+                        db.executemany("DELETE FROM docs_fts WHERE rowid = ?", old)
+                        replaced += len(old)
+                    cur = db.execute(
                         "INSERT INTO docs (doc_id, tenant_id, video_id, camera_id, t0, t1, "
                         "events, embedding_model, doc, text_vec, latent_vec) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         row,
+                    )
+                    db.execute(
+                        "INSERT INTO docs_fts (rowid, description) VALUES (?, ?)",
+                        (cur.lastrowid, description),
                     )
                 db.execute("UPDATE meta SET v = v + 1 WHERE k = 'generation'")
                 if replaced:
@@ -164,6 +206,11 @@ class LocalVectorIndex:
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             try:
+                db.execute(
+                    "DELETE FROM docs_fts WHERE rowid IN (SELECT label FROM docs "
+                    "WHERE tenant_id = ? AND video_id = ? AND deleted = 0)",
+                    (tenant_id, video_id),
+                )
                 cur = db.execute(
                     "UPDATE docs SET deleted = 1 "
                     "WHERE tenant_id = ? AND video_id = ? AND deleted = 0",
@@ -233,6 +280,76 @@ class LocalVectorIndex:
             if len(scored) < k:
                 scored = self._exact(labels, query, field, k)
         return self._hits(scored)
+
+    def search_hybrid(
+        self,
+        tenant_id: str,
+        vector: Sequence[float],
+        text: str,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        embedding_model: str | None = None,
+        weights: tuple[float, float] = sm.DEFAULT_HYBRID_WEIGHTS,
+    ) -> list[SearchHit]:
+        """BM25 over descriptions and k-NN over text embeddings, combined; one page of it.
+
+        Both candidate lists (``sm.HYBRID_DEPTH`` deep, or ``offset + k`` if deeper) hold
+        only the tenant's documents passing ``filters`` (and of ``embedding_model``). Each
+        list's scores are min-max normalised within the query and combined as a weighted
+        arithmetic mean, ``weights`` = (vector, lexical); hits are ranked by that score
+        (in [0, 1]) and ``offset``/``k`` select the page.
+        """
+        w = sm.hybrid_weights(weights)
+        k = max(1, min(k, 1000))
+        offset = max(0, offset)
+        depth = min(max(sm.HYBRID_DEPTH, offset + k), 10_000)
+        semantic = self.search(
+            tenant_id, vector, k=depth, filters=filters, embedding_model=embedding_model
+        )
+        query = _unit(np.asarray(vector, dtype=np.float32))
+        allowed = self._allowed_cached(
+            tenant_id, filters, "text_embedding", embedding_model, query.shape[0]
+        )
+        lexical = self._hits(self._bm25(allowed.labels, text, depth))
+        by_id = {h.manifest_id: h for h in lexical}
+        by_id.update({h.manifest_id: h for h in semantic})
+        ranked = sm.combine_min_max(
+            [
+                [(h.manifest_id, h.score) for h in semantic],
+                [(h.manifest_id, h.score) for h in lexical],
+            ],
+            w,
+        )
+        return [
+            by_id[key].model_copy(update={"score": score})
+            for key, score in ranked[offset : offset + k]
+        ]
+
+    def _bm25(self, labels: np.ndarray, text: str, depth: int) -> list[tuple[int, float]]:
+        """The ``depth`` best BM25 matches of ``text`` (any of its words) among ``labels``."""
+        terms = _terms(text)
+        if not terms or labels.size == 0:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        rows = (
+            self._db()
+            .execute(
+                "SELECT rowid, -bm25(docs_fts) FROM docs_fts WHERE docs_fts MATCH ? "
+                "ORDER BY bm25(docs_fts)",
+                (match,),
+            )
+            .fetchall()
+        )
+        wanted = set(labels.tolist())
+        out: list[tuple[int, float]] = []
+        for label, score in rows:
+            if label in wanted:
+                out.append((int(label), float(score)))
+                if len(out) >= depth:
+                    break
+        return out
 
     def _allowed_cached(
         self,
@@ -506,6 +623,11 @@ def _row(doc: IndexDocument) -> tuple[Any, ...]:
         _unit(text).tobytes(),
         None if latent is None else _unit(latent).tobytes(),
     )
+
+
+def _terms(text: str) -> list[str]:
+    """Lower-cased word tokens (what unicode61 and OpenSearch's standard analyzer keep)."""
+    return list(dict.fromkeys(re.findall(r"\w+", text.lower())))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -13,6 +13,13 @@ that of ``LocalVectorIndex``:
   ids themselves and support neither ``refresh`` nor ``_delete_by_query``, so there an
   upsert deletes the chunk's earlier documents (found by ``doc_key``) in the same bulk.
 - scores are cosine similarities, as locally.
+- ``search_hybrid`` combines BM25 on ``description`` with k-NN, both under the same
+  filter. On a domain it is one ``hybrid`` query run through a search pipeline whose
+  ``normalization-processor`` (min_max, arithmetic_mean) combines the sub-query scores
+  (``search_mapping.ensure_search_pipeline``; OpenSearch 2.10+). OpenSearch Serverless
+  has no search pipelines: there the adapter sends the k-NN and the match query
+  separately and combines them itself with ``search_mapping.combine_min_max``, the same
+  normalisation the local index uses.
 """
 
 from __future__ import annotations
@@ -75,6 +82,7 @@ class OpenSearchVectorIndex:
         self.service = service
         self.text_dimensions = text_dimensions
         self.latent_dimensions = latent_dimensions
+        self._pipelines: set[str] = set()
         if ensure:
             self.ensure_index()
 
@@ -96,7 +104,18 @@ class OpenSearchVectorIndex:
 
     def ensure_index(self) -> str:
         body = sm.index_body(self.text_dimensions, self.latent_dimensions)
-        return sm.ensure_index(self.client, self.index_name, body)
+        result = sm.ensure_index(self.client, self.index_name, body)
+        if not self.serverless:
+            self._ensure_pipeline(sm.DEFAULT_HYBRID_WEIGHTS)
+        return result
+
+    def _ensure_pipeline(self, weights: tuple[float, float]) -> str:
+        """The hybrid search pipeline of ``weights``, created once per process if missing."""
+        name = sm.hybrid_pipeline_name(weights)
+        if name not in self._pipelines:
+            sm.ensure_search_pipeline(self.client, name, weights)
+            self._pipelines.add(name)
+        return name
 
     def _write_params(self) -> dict[str, Any]:
         # Serverless refreshes on its own (within seconds) and rejects ``refresh``.
@@ -226,22 +245,88 @@ class OpenSearchVectorIndex:
             embedding_model=embedding_model,
         )
         resp = self.client.search(index=self.index_name, body=body)
-        hits = []
-        for h in resp["hits"]["hits"][:k]:
-            src = h["_source"]
-            hits.append(
-                SearchHit(
-                    manifest_id=src["manifest_id"],
-                    video_id=src["video_id"],
-                    score=sm.to_cosine(float(h["_score"])),
-                    t0=src["t0"],
-                    t1=src["t1"],
-                    description=src["description"],
-                    camera_id=src.get("camera_id"),
-                    roi_suggestion=src.get("roi_suggestion"),
-                )
+        return [_hit(h, sm.to_cosine(float(h["_score"]))) for h in resp["hits"]["hits"][:k]]
+
+    def search_hybrid(
+        self,
+        tenant_id: str,
+        vector: Sequence[float],
+        text: str,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        embedding_model: str | None = None,
+        weights: tuple[float, float] = sm.DEFAULT_HYBRID_WEIGHTS,
+    ) -> list[SearchHit]:
+        """BM25 on descriptions and k-NN, min-max normalised and combined; one page of it.
+
+        ``weights`` = (vector, lexical). Both candidate lists are ``sm.HYBRID_DEPTH`` deep
+        (or ``offset + k`` if deeper) so pages are slices of one ranking; the page is cut
+        here (a hybrid query's ``from`` needs OpenSearch 2.19). Scores are the combined
+        normalised scores, in [0, 1]. On Serverless (no search pipelines) the two queries
+        are sent separately and combined here, as the local index does.
+        """
+        w = sm.hybrid_weights(weights)
+        k = max(1, min(k, MAX_K))
+        offset = max(0, offset)
+        depth = min(max(sm.HYBRID_DEPTH, offset + k), 10_000)
+        unit = _unit(vector)
+        if not self.serverless:
+            pipeline = self._ensure_pipeline(w)
+            body = hybrid_query(
+                tenant_id,
+                unit,
+                text,
+                depth=depth,
+                filters=filters,
+                embedding_model=embedding_model,
             )
-        return hits
+            resp = self.client.search(
+                index=self.index_name, body=body, params={"search_pipeline": pipeline}
+            )
+            hits = [_hit(h, float(h["_score"])) for h in resp["hits"]["hits"]]
+            return hits[offset : offset + k]
+        semantic = self.search(
+            tenant_id, unit, k=depth, filters=filters, embedding_model=embedding_model
+        )
+        clauses = filter_clauses(tenant_id, filters, embedding_model=embedding_model)
+        resp = self.client.search(
+            index=self.index_name,
+            body={
+                "size": depth,
+                "_source": {"excludes": _SOURCE_EXCLUDES},
+                "query": match_query(text, clauses),
+            },
+        )
+        lexical = [_hit(h, float(h["_score"])) for h in resp["hits"]["hits"]]
+        by_id = {h.manifest_id: h for h in lexical}
+        by_id.update({h.manifest_id: h for h in semantic})
+        ranked = sm.combine_min_max(
+            [
+                [(h.manifest_id, h.score) for h in semantic],
+                [(h.manifest_id, h.score) for h in lexical],
+            ],
+            w,
+        )
+        return [
+            by_id[key].model_copy(update={"score": score})
+            for key, score in ranked[offset : offset + k]
+        ]
+
+
+def _hit(h: dict[str, Any], score: float) -> SearchHit:
+    src = h["_source"]
+    return SearchHit(
+        manifest_id=src["manifest_id"],
+        video_id=src["video_id"],
+        score=score,
+        t0=src["t0"],
+        t1=src["t1"],
+        description=src["description"],
+        camera_id=src.get("camera_id"),
+        roi_suggestion=src.get("roi_suggestion"),
+    )
 
 
 def filter_clauses(
@@ -286,6 +371,42 @@ def knn_query(
         "query": {
             "knn": {field: {"vector": vector, "k": k, "filter": {"bool": {"filter": clauses}}}}
         },
+    }
+
+
+def match_query(text: str, clauses: list[dict[str, Any]]) -> dict[str, Any]:
+    """BM25 on the description (any of the words), under the same filter as the k-NN."""
+    return {"bool": {"must": [{"match": {"description": text}}], "filter": clauses}}
+
+
+def hybrid_query(
+    tenant_id: str,
+    vector: list[float],
+    text: str,
+    *,
+    depth: int,
+    filters: SearchFilters | None = None,
+    embedding_model: str | None = None,
+) -> dict[str, Any]:
+    """A ``hybrid`` query: ``[match, knn]``, both filtered by the tenant and ``filters``.
+
+    Run with a search pipeline (``search_mapping.hybrid_pipeline_body``) that normalises
+    and combines the two sub-queries' scores.
+    """
+    clauses = filter_clauses(tenant_id, filters, embedding_model=embedding_model)
+    knn = {
+        "knn": {
+            "text_embedding": {
+                "vector": vector,
+                "k": depth,
+                "filter": {"bool": {"filter": clauses}},
+            }
+        }
+    }
+    return {
+        "size": depth,
+        "_source": {"excludes": _SOURCE_EXCLUDES},
+        "query": {"hybrid": {"queries": [match_query(text, clauses), knn]}},
     }
 
 

@@ -83,6 +83,12 @@ class SearchRequest(Body):
     manifest_id: Annotated[str | None, Field(min_length=1, max_length=128)] = None
     filters: SearchFiltersIn = SearchFiltersIn()
     k: Annotated[int, Field(ge=1, le=200)] = 10
+    offset: Annotated[int, Field(ge=0, le=1000, description="hits to skip (pagination)")] = 0
+    mode: Literal["hybrid", "vector"] = Field(
+        "vector",
+        description="text queries: hybrid (BM25 on descriptions + embedding similarity, "
+        "min-max normalised, scores in [0, 1]) or vector (embedding similarity alone)",
+    )
 
     @model_validator(mode="after")
     def _one(self) -> SearchRequest:

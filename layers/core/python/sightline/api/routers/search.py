@@ -26,10 +26,19 @@ def search_similar(body: SearchRequest) -> SearchResponse:
         t_to=f.t_to,
     )
     index = factory.index()
+    depth = body.offset + body.k  # embedding and chunk queries: one ranking, then the page
     if body.text is not None:
-        hits = ctx.search().search_text(who.tenant_id, body.text, k=body.k, filters=filters)
+        hits = ctx.search().search_text(
+            who.tenant_id,
+            body.text,
+            k=body.k,
+            filters=filters,
+            offset=body.offset,
+            hybrid=body.mode == "hybrid",
+        )
     elif body.embedding is not None:
-        hits = index.search(who.tenant_id, body.embedding, k=body.k, filters=filters)
+        hits = index.search(who.tenant_id, body.embedding, k=depth, filters=filters)
+        hits = hits[body.offset :]
     else:
         assert body.manifest_id is not None
         doc = index.get(who.tenant_id, body.manifest_id)
@@ -37,12 +46,18 @@ def search_similar(body: SearchRequest) -> SearchResponse:
             raise NotFound(f"chunk {body.manifest_id} not found")
         field = "latent_embedding" if doc.latent_embedding else "text_embedding"
         vector = doc.latent_embedding or doc.text_embedding
-        hits = index.search(who.tenant_id, vector, k=body.k, filters=filters, field=field)
+        hits = index.search(who.tenant_id, vector, k=depth, filters=filters, field=field)
+        hits = hits[body.offset :]
     ctx.audit.record(
         who,
         "search",
         "index",
-        {"k": body.k, "by": "text" if body.text else "embedding" if body.embedding else "manifest"},
+        {
+            "k": body.k,
+            "offset": body.offset,
+            "by": "text" if body.text else "embedding" if body.embedding else "manifest",
+            **({"mode": body.mode} if body.text else {}),
+        },
     )
     return SearchResponse(
         hits=[
