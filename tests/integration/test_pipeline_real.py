@@ -197,6 +197,31 @@ def test_quarter_frame_roi_reads_few_bytes_and_matches_a_full_decode(
     assert np.abs(crop.astype(int) - part.frames.astype(int)).max() <= 2
 
 
+def test_token_activity_separates_a_busy_plaza_from_an_empty_scene(
+    ingested: dict[str, Any],
+) -> None:
+    import json as _json
+
+    from sightline import factory, keys
+    from sightline.services.repository import Repository
+
+    app = ingested["app"]
+    tenant = app.settings.default_tenant
+    repo = Repository(factory.tables())
+
+    def activity(video_id: str) -> list[float]:
+        out: list[float] = []
+        for row in repo.list_manifests(tenant, video_id):
+            index = int(row.manifest_id.rsplit("-c", 1)[1])
+            latent = _json.loads(factory.blobs().get_bytes(keys.latent(tenant, video_id, index)))
+            out.extend(latent["activity"][1:])  # step 0 has no previous step
+        return out
+
+    busy, empty = activity(ingested["plaza"]["video_id"]), activity(ingested["empty"]["video_id"])
+    # Scores come from token indices alone (no decode): people moving change tokens
+    assert min(busy) > max(empty), (min(busy), max(empty))
+
+
 def test_ingesting_the_same_file_again_adds_nothing(ingested: dict[str, Any]) -> None:
     app = ingested["app"]
     before = (len(app.events()), len(app.videos()), len(app.search("people", k=50)))

@@ -3,10 +3,13 @@
 - ``embedding``: the chunk's bag of visual words — a Hellinger-normalised histogram of
   codebook indices (sqrt of frequencies, unit length), so cosine similarity compares the
   visual vocabulary of two chunks (clip-to-clip search).
-- ``activity``: per token step, the fraction of tokens whose index changed since the
-  previous step; on a fixed camera the background's tokens are stable, so this tracks
-  how much of the scene moves.
-- ``anomaly_score``: the chunk's peak activity in [0, 1].
+- ``activity``: per token step, in [0, 1). From the codec's side info when present: the
+  largest per-tile ``latent_delta`` (squared codebook-vector distance to the previous
+  step), mapped by 1 - exp(-x). Sensor noise flips tokens between neighbouring codes
+  (distance near 0) while a moving person or car swaps them for distant ones, so this
+  separates a busy scene from a noisy empty one, where the plain fraction of changed
+  tokens does not (both flicker ~10 %). Without side info: that fraction.
+- ``anomaly_score``: the chunk's peak activity.
 """
 
 from __future__ import annotations
@@ -65,6 +68,10 @@ def from_blob(blob: bytes, *, expected_hash: str, sideinfo: bytes | None = None)
     if sideinfo:
         _, fields = tokenblob.unpack_sideinfo(sideinfo)
         means = {name: round(float(arr.mean()), 6) for name, arr in fields.items()}
+        if "latent_delta" in fields:
+            peak = fields["latent_delta"].reshape(fields["latent_delta"].shape[0], -1).max(axis=1)
+            activity = (1.0 - np.exp(-np.clip(peak, 0.0, None))).astype(np.float32)
+            activity[0] = 0.0  # the first step has no previous step
     return LatentFeatures(
         codebook_id=header.codebook_id,
         embedding=token_histogram(tokens, size).tolist(),
