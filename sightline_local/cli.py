@@ -192,6 +192,26 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from sightline.config import get_settings
+    from sightline_local.backup import backup
+
+    _print_json(backup(get_settings().home, Path(args.out)))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from sightline.config import get_settings
+    from sightline_local.backup import BackupError, restore
+
+    try:
+        _print_json(restore(Path(args.archive), get_settings().home, force=args.force))
+    except BackupError as exc:
+        print(f"sightline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     from sightline import factory
     from sightline.config import get_settings
@@ -416,6 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="PNG file to write")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_decode)
+
+    s = sub.add_parser("backup", help="the whole local store as one tar, with BLAKE3 hashes")
+    s.add_argument("out")
+    s.set_defaults(func=cmd_backup)
+
+    s = sub.add_parser("restore", help="verify a backup, then make it the local store")
+    s.add_argument("archive")
+    s.add_argument("--force", action="store_true", help="replace a non-empty data directory")
+    s.set_defaults(func=cmd_restore)
 
     s = sub.add_parser("reindex", help="re-embed every stored chunk with the configured embedder")
     s.add_argument("--video", action="append", default=[], help="only this video (repeatable)")
