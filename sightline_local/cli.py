@@ -161,11 +161,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if row is None:
         raise NotFound(f"no chunk of {args.video_id} holds {args.at} s")
     x, y, w, h = (float(v) for v in args.roi.split(",")) if args.roi else (None,) * 4
-    index = int(row.manifest_id.rsplit("-c", 1)[1])
     rel = args.at - row.t0
     out = decode_region(
         factory.blobs(),
-        keys.tokens(tenant, row.video_id, index),
+        keys.tokens(tenant, row.video_id, row.chunk_index),
         roi=(x, y, w, h) if args.roi else None,
         t0=rel,
         t1=rel + 1e-3,  # one frame

@@ -212,8 +212,8 @@ def test_token_activity_separates_a_busy_plaza_from_an_empty_scene(
     def activity(video_id: str) -> list[float]:
         out: list[float] = []
         for row in repo.list_manifests(tenant, video_id):
-            index = int(row.manifest_id.rsplit("-c", 1)[1])
-            latent = _json.loads(factory.blobs().get_bytes(keys.latent(tenant, video_id, index)))
+            key = keys.latent(tenant, video_id, row.chunk_index)
+            latent = _json.loads(factory.blobs().get_bytes(key))
             out.extend(latent["activity"][1:])  # step 0 has no previous step
         return out
 

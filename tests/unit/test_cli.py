@@ -11,8 +11,14 @@ def test_cost_json_interface(capsys: pytest.CaptureFixture[str], home) -> None:
     assert main(["cost", "--hours", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["hours"] == 3.0
-    assert set(out["items"]) >= {"lambda", "stepfunctions", "sagemaker", "bedrock", "opensearch",
-                                 "s3"}
+    assert set(out["items"]) >= {
+        "lambda",
+        "stepfunctions",
+        "sagemaker",
+        "bedrock",
+        "opensearch",
+        "s3",
+    }
     assert out["total_usd"] == pytest.approx(3 * out["per_video_hour_usd"], rel=1e-3)
     assert out["total_usd"] == pytest.approx(sum(out["items"].values()), rel=1e-3)
 

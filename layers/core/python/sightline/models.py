@@ -115,6 +115,16 @@ class ManifestRow(Record):
     tokens_shape: list[int] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
 
+    @property
+    def chunk_index(self) -> int:
+        """The chunk number, from the id ``ChunkRef.chunk_id`` gave it."""
+        prefix = f"{self.video_id}-c"
+        if not self.manifest_id.startswith(prefix):
+            raise ValueError(
+                f"manifest id {self.manifest_id} does not name a chunk of {self.video_id}"
+            )
+        return int(self.manifest_id[len(prefix) :])
+
 
 class Event(Record):
     event_id: str

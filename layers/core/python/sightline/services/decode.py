@@ -46,8 +46,7 @@ class DecodeService:
         row = self.repo.find_manifest(tenant_id, manifest_id)
         if row is None:
             raise NotFound(f"chunk {manifest_id} not found")
-        index = int(manifest_id.rsplit("-c", 1)[1])
-        blob = self.blobs.get_bytes(keys.tokens(tenant_id, row.video_id, index))
+        blob = self.blobs.get_bytes(keys.tokens(tenant_id, row.video_id, row.chunk_index))
         header = tokenblob.read_header(blob)  # full verification happens in the decoder
         h, w = header.frame_size
         box = None if roi is None else (roi[0], roi[1], roi[0] + roi[2], roi[1] + roi[3])

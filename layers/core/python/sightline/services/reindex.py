@@ -48,10 +48,7 @@ class ReindexReport:
 
 def chunk_index(row: ManifestRow) -> int:
     """The chunk number of a manifest (``{video_id}-c{index:05d}``)."""
-    prefix = f"{row.video_id}-c"
-    if not row.manifest_id.startswith(prefix):
-        raise ValueError(f"manifest id {row.manifest_id} does not name a chunk of {row.video_id}")
-    return int(row.manifest_id[len(prefix) :])
+    return row.chunk_index
 
 
 def reindex(

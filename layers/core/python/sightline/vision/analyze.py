@@ -502,9 +502,7 @@ def analyze_clip(
     fg = [m.fg_fraction for m in motions if not m.unreliable]
     motion_fraction = float(np.mean(fg)) if fg else 0.0
     tags = _tags(by_cat, events, motion_fraction)
-    description = _clip_description(
-        by_cat, counts, events, len(samples), sample_fps, duration, motion_fraction
-    )
+    description = _clip_description(by_cat, counts, events, motion_fraction)
     elapsed = time.perf_counter() - t0
     logger.info(
         "analysed %s: %d frames in %.2f s (%.0f ms/frame, detector+decode %.0f ms/frame); %s",
@@ -569,9 +567,6 @@ def _clip_description(
     by_cat: dict[str, list[Track]],
     counts: dict[str, int],
     events: Sequence[DetectedEvent],
-    frames: int,
-    sample_fps: float,
-    duration: float,
     motion_fraction: float,
 ) -> str:
     # Only what is seen: the description is what search embeds, and technical sentences

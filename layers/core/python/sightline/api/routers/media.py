@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from sightline import factory
+from sightline import factory, keys
 from sightline.api.context import api_context, principal_of
 from sightline.api.security import Role
 from sightline.errors import NotFound
@@ -104,11 +104,9 @@ def aggregate_anomaly(body: AnomalyBody) -> AnomalyResponse:
     if not rows and ctx.repo.find_video(who.tenant_id, body.stream_id) is None:
         raise NotFound(f"stream {body.stream_id} not found")
     buckets: dict[int, float] = {}
-    from sightline import keys
-
     for row in rows:
-        index = int(row.manifest_id.rsplit("-c", 1)[1])
-        latent = json.loads(ctx.blobs.get_bytes(keys.latent(who.tenant_id, row.video_id, index)))
+        key = keys.latent(who.tenant_id, row.video_id, row.chunk_index)
+        latent = json.loads(ctx.blobs.get_bytes(key))
         step = float(latent["step_seconds"])
         for i, activity in enumerate(latent["activity"]):
             t = row.t0 + i * step
