@@ -3,6 +3,7 @@ and where the time goes. Figures are printed, never asserted."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import tempfile
@@ -19,6 +20,9 @@ def pipeline_benchmark(clip: Path | None = None) -> dict[str, Any]:
     from sightline_local.runtime import STEP_TIMES
     from sightline_local.samples import vtest_clip
 
+    # The report is kept under the caller's data folder: `sightline cost` reads its
+    # per-chunk figures from there (sightline.services.cost.load_figures).
+    keep_home = os.environ.get("SIGHTLINE_HOME")
     with tempfile.TemporaryDirectory(prefix="sightline-bench-") as tmp:
         os.environ["SIGHTLINE_HOME"] = tmp
         reset_settings()
@@ -33,6 +37,9 @@ def pipeline_benchmark(clip: Path | None = None) -> dict[str, Any]:
         result = app.ingest_and_wait(clip, timeout_s=3600)
         wall = time.perf_counter() - started
         steps = STEP_TIMES.snapshot()
+        stored = _stored_bytes(factory.blobs(), app.settings.default_tenant, result["video_id"])
+        probe = app.repo.get_video(app.settings.default_tenant, result["video_id"])
+        clip_info = {"fps": probe.fps, "width": probe.width, "height": probe.height}
     duration = float(result.get("duration_s") or 0.0)
     report = {
         "clip": clip.name,
@@ -51,8 +58,44 @@ def pipeline_benchmark(clip: Path | None = None) -> dict[str, Any]:
             for name, v in steps.items()
         },
     }
+    report["clip_info"] = clip_info
+    report["stored_bytes"] = stored
+    report["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     _print(report)
+    _keep(report, keep_home)
     return report
+
+
+def _stored_bytes(blobs: Any, tenant: str, video_id: str) -> dict[str, int]:
+    """Bytes kept per kind of object for the benchmark video (the cost model's S3 figures)."""
+    out = dict.fromkeys(("source", "chunks", "tokens", "sideinfo", "records"), 0)
+    for key in blobs.list_keys(f"{tenant}/videos/{video_id}/"):
+        if "/source/" in key:
+            kind = "source"
+        elif "/derived/chunks/" in key:
+            kind = "chunks"
+        elif key.endswith(".sltb"):
+            kind = "tokens"
+        elif key.endswith(".side"):
+            kind = "sideinfo"
+        else:
+            kind = "records"
+        out[kind] += blobs.size(key)
+    return out
+
+
+def _keep(report: dict[str, Any], home: str | None) -> None:
+    if home is None:
+        os.environ.pop("SIGHTLINE_HOME", None)
+    else:
+        os.environ["SIGHTLINE_HOME"] = home
+    reset_settings()
+    from sightline.config import get_settings
+    from sightline.services.cost import BENCH_FILE
+
+    path = get_settings().home / BENCH_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _print(r: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """The only module that touches moto internals.
 
 moto 5.2's Step Functions interpreter (``execute_state_machine``) runs our ASL files as
-written. Two patches make it run them in-process:
+written. These patches make it run them in-process:
 
 1. It invokes Lambda tasks through moto's Lambda backend, which would need Docker; we
    replace the one function it calls, ``lambda_eval_utils._invoke_lambda_function``, so
@@ -20,6 +20,15 @@ written. Two patches make it run them in-process:
    child execution) is re-raised by moto as a *custom* error name, which refuses the
    ``States.`` prefix and turns the real cause into a ``States.Runtime`` error; the
    iteration worker now builds the proper States error name, so Catch sees the cause.
+5. Its ``SendTaskFailure`` response handler reads ``taskToken`` and ``error`` but drops
+   ``cause`` (the interpreter's backend accepts it), so a ``.waitForTaskToken`` task failed
+   by the codec callback would lose its reason; the handler now passes ``cause`` on.
+   (``.waitForTaskToken`` itself and ``SendTaskSuccess`` work unpatched.)
+6. ``SendTaskSuccess``/``SendTaskFailure``/``SendTaskHeartbeat`` look for the waiting task
+   in every execution's ``exec_worker.env``; an execution that is finishing on another
+   thread (a sibling chunk of the same Map) can have no worker environment for a moment,
+   and the lookup then dies with ``AttributeError`` instead of finding the task elsewhere.
+   The executions it looks through are now only those with an environment.
 
 ``tests/unit/test_moto_sfn.py`` checks every assumption made here and fails loudly if a
 moto upgrade breaks one.
@@ -34,6 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 import moto
+from moto.core.responses import EmptyResult
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
     CustomErrorName,
@@ -48,6 +58,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_sfn,
 )
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import StepFunctionResponse
 
 SUPPORTED_MOTO = ("5.2.",)
 # (function name or ARN, payload bytes) -> (result, error); error = {"errorType", "errorMessage"}
@@ -56,6 +68,8 @@ Dispatch = Callable[[str, bytes], tuple[Any, dict[str, str] | None]]
 _original = lambda_eval_utils._invoke_lambda_function
 _original_sfn_normalise = state_task_service_sfn.StateTaskServiceSfn._normalise_parameters
 _original_sfn_response = state_task_service_sfn.StateTaskServiceSfn._normalise_response
+_original_send_task_failure = StepFunctionResponse.send_task_failure
+_original_get_executions = StepFunctionsParserBackend._get_executions
 _dispatch: Dispatch | None = None
 _SFN_PARAMETER_NAMES = {
     "StateMachineArn": "stateMachineArn",
@@ -136,6 +150,21 @@ def _state_machine_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
     return clone
 
 
+def _send_task_failure(self: Any) -> Any:
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return EmptyResult()
+
+
+def _executions_with_env(self: Any, execution_status: Any = None) -> list[Any]:
+    return [
+        e
+        for e in _original_get_executions(self, execution_status)
+        if getattr(getattr(e, "exec_worker", None), "env", None) is not None
+    ]
+
+
 def install(dispatch: Dispatch) -> None:
     """Route every Lambda task of the interpreter to ``dispatch``; fix nested executions."""
     global _dispatch
@@ -146,6 +175,8 @@ def install(dispatch: Dispatch) -> None:
     state_task_service_sfn.StateTaskServiceSfn._normalise_response = _sfn_response
     StateMachine.__deepcopy__ = _state_machine_deepcopy  # type: ignore[attr-defined]
     iteration_worker.CustomErrorName = _error_name
+    StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+    StepFunctionsParserBackend._get_executions = _executions_with_env  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -155,6 +186,8 @@ def uninstall() -> None:
     state_task_service_sfn.StateTaskServiceSfn._normalise_parameters = _original_sfn_normalise
     state_task_service_sfn.StateTaskServiceSfn._normalise_response = _original_sfn_response
     iteration_worker.CustomErrorName = CustomErrorName
+    StepFunctionResponse.send_task_failure = _original_send_task_failure  # type: ignore[method-assign]
+    StepFunctionsParserBackend._get_executions = _original_get_executions  # type: ignore[method-assign]
     if "__deepcopy__" in StateMachine.__dict__:
         del StateMachine.__deepcopy__
 

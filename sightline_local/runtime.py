@@ -11,6 +11,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from sightline.adapters.aws import StepFunctionsTaskTokens
 from sightline.errors import NotFound
-from sightline.models import IngestInput
-from sightline_local import moto_sfn
+from sightline.models import IngestInput, LiveClipInput
+from sightline.services.codec_client import NOTICE_FAILED, NOTICE_SUCCEEDED, sns_event
+from sightline_local import faults, moto_sfn, recovery
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +41,12 @@ FUNCTIONS = (
     "index",
     "finalize",
     "fail",
+    "live_plan",
+    "live_fetch",
+    "live_commit",
+    "codec_callback",
 )
+STATE_MACHINES_LOCAL = ("process_chunk", "ingest_video", "live_clip")
 
 
 def function_arn(name: str) -> str:
@@ -47,11 +55,16 @@ def function_arn(name: str) -> str:
 
 def substitutions() -> dict[str, str]:
     """The local values of the ASL DefinitionSubstitutions (the CDK sets the AWS ones)."""
-    subs = {f"{name.capitalize()}FunctionArn": function_arn(name) for name in FUNCTIONS}
+    subs = {f"{_camel(name)}FunctionArn": function_arn(name) for name in FUNCTIONS}
     subs["ProcessChunkStateMachineArn"] = (
         f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sightline-process_chunk"
     )
     return subs
+
+
+def _camel(name: str) -> str:
+    """``live_plan`` → ``LivePlan``: the substitution names the CDK uses too."""
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 def render_asl(name: str, subs: dict[str, str]) -> str:
@@ -118,6 +131,9 @@ def dispatch(function: str, payload: bytes) -> tuple[Any, dict[str, str] | None]
     started = time.perf_counter()
     try:
         event = json.loads(payload)
+        injected = faults.PLAN.check(name, event)  # None unless a test armed a fault
+        if injected is not None:
+            return None, injected
         return handler(event, context), None
     except Exception as exc:  # Lambda turns any exception into an error payload
         logger.info("local function %s failed: %s: %s", name, type(exc).__name__, exc)
@@ -143,7 +159,7 @@ class _Engine:
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         subs = substitutions()
         self.arns: dict[str, str] = {}
-        for name in ("process_chunk", "ingest_video"):
+        for name in STATE_MACHINES_LOCAL:
             resp = self.sfn.create_state_machine(
                 name=f"sightline-{name}",
                 definition=render_asl(name, subs),
@@ -159,19 +175,68 @@ class _Engine:
             return cls._instance
 
 
+# The codec endpoint's SNS topics on one machine: bus detail type -> topic ARN.
+CODEC_TOPICS = {
+    NOTICE_SUCCEEDED: f"arn:aws:sns:{REGION}:{ACCOUNT}:sightline-codec-success",
+    NOTICE_FAILED: f"arn:aws:sns:{REGION}:{ACCOUNT}:sightline-codec-error",
+}
+_subscribed_buses: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def deliver_codec_notice(detail_type: str, detail: dict[str, Any]) -> None:
+    """The topics' Lambda subscription: a codec notice on the local bus becomes the SNS
+    event that triggers ``functions/codec_callback``, exactly as on AWS. Runs in the
+    publisher's thread (the codec worker)."""
+    topic = CODEC_TOPICS.get(detail_type)
+    if topic is None:
+        return
+    event = sns_event(detail, topic)
+    _, error = dispatch(function_arn("codec_callback"), json.dumps(event).encode())
+    if error is not None:
+        logger.warning("codec_callback failed for %s: %s", detail.get("inferenceId"), error)
+
+
+def local_task_tokens() -> StepFunctionsTaskTokens:
+    """SendTaskSuccess/Failure against the embedded engine (moto's interpreter)."""
+    return StepFunctionsTaskTokens(client=_Engine.get().sfn)
+
+
 class LocalOrchestrator:
     """The Orchestrator port on one machine."""
 
     def __init__(self) -> None:
         self._engine = _Engine.get()
+        from sightline import factory
+
+        bus = factory.bus()
+        if hasattr(bus, "subscribe") and bus not in _subscribed_buses:
+            bus.subscribe(deliver_codec_notice)
+            _subscribed_buses.add(bus)
 
     def start_ingest(self, payload: IngestInput) -> str:
         resp = self._engine.sfn.start_execution(
             stateMachineArn=self._engine.arns["ingest_video"],
-            name=f"{payload.video_id}-{uuid.uuid4().hex[:8]}",
+            # The name carries this process's lease, so that a later process can tell an
+            # execution that died with its process from one still running elsewhere.
+            name=recovery.execution_name(payload.video_id),
             input=payload.model_dump_json(),
         )
         return str(resp["executionArn"])
+
+    def start_live_clip(self, payload: LiveClipInput) -> str:
+        resp = self._engine.sfn.start_execution(
+            stateMachineArn=self._engine.arns["live_clip"],
+            name=f"{payload.camera_id}-{uuid.uuid4().hex[:12]}",
+            input=payload.model_dump_json(),
+        )
+        return str(resp["executionArn"])
+
+    def is_running(self, execution_id: str) -> bool:
+        try:
+            desc = self._engine.sfn.describe_execution(executionArn=execution_id)
+        except self._engine.sfn.exceptions.ExecutionDoesNotExist:
+            return False
+        return desc["status"] == "RUNNING"
 
     def wait(self, execution_id: str, timeout_s: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
@@ -194,3 +259,9 @@ class LocalOrchestrator:
             executionArn=execution_id, maxResults=1000
         )["events"]
         return events
+
+
+def resume_unfinished(video_ids: set[str] | None = None) -> list[dict[str, Any]]:
+    """Resume the ingests a dead process left unfinished (call once when a process starts);
+    see ``sightline_local.recovery``."""
+    return recovery.resume_unfinished(video_ids)

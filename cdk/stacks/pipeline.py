@@ -12,6 +12,8 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from cdk import constants as c
@@ -33,10 +35,28 @@ STEP_ACCESS: dict[str, DataAccess] = {
     "chunk": DataAccess(
         read=True, write=True, delete=True, list=True, tables_write=PIPELINE_TABLES
     ),
+    # encode checks for stored tokens, records the codec job and takes a tenant slot;
+    # codec_callback stores what the codec returned and completes the task.
     "encode": DataAccess(
-        read=True, write=True, delete=True, list=True, tables_write=PIPELINE_TABLES
+        read=True,
+        list=True,
+        tables_read=("manifests",),
+        tables_write=("codec_jobs", "tenant_limits"),
     ),
-    "describe": DataAccess(read=True, write=True, list=True, tables_read=PIPELINE_TABLES),
+    c.CODEC_CALLBACK_FUNCTION: DataAccess(
+        read=True,
+        write=True,
+        delete=True,
+        list=True,
+        tables_write=("manifests", "codec_jobs", "tenant_limits"),
+    ),
+    "describe": DataAccess(
+        read=True,
+        write=True,
+        list=True,
+        tables_read=PIPELINE_TABLES,
+        tables_write=("usage", "tenant_limits"),
+    ),
     "latent": DataAccess(read=True, write=True, list=True, tables_read=PIPELINE_TABLES),
     "events": DataAccess(read=True, list=True, tables_write=PIPELINE_TABLES),
     "index": DataAccess(read=True, list=True, tables_write=PIPELINE_TABLES),
@@ -45,12 +65,17 @@ STEP_ACCESS: dict[str, DataAccess] = {
     c.S3_TRIGGER_FUNCTION: DataAccess(tables_write=("videos",)),
 }
 PUBLISHES = ("events", "finalize", "fail")
-USES_BEDROCK = ("describe", "events", "index")
+# Which Bedrock model each step calls (the events step only reads the describe step's output).
+DESCRIBE_MODEL_STEPS = ("describe",)
+EMBED_MODEL_STEPS = ("index",)
+# SendTaskSuccess / SendTaskFailure on process_chunk's Encode task.
+COMPLETES_ENCODE = ("encode", c.CODEC_CALLBACK_FUNCTION)
 SEARCH_LEVEL = {"index": "write", "fail": "write"}
 DESCRIPTIONS = {
     "probe": "validates the uploaded source and reads its metadata",
     "chunk": "cuts the source into fixed-length H.264 chunks",
-    "encode": "encodes a chunk through the codec's async endpoint",
+    "encode": "queues a chunk on the codec's async endpoint (task token)",
+    c.CODEC_CALLBACK_FUNCTION: "stores a codec result and completes its Encode task",
     "describe": "describes a chunk in natural language",
     "latent": "pools a chunk's tokens into a latent embedding",
     "events": "derives structured events of a chunk",
@@ -80,6 +105,38 @@ def runtime_environment(cfg: EnvironmentConfig, names: Names) -> dict[str, str]:
         c.ENV_POWERTOOLS_SERVICE_NAME: c.SERVICE,
         c.ENV_POWERTOOLS_LOG_LEVEL: cfg.pipeline.log_level,
         c.ENV_POWERTOOLS_METRICS_NAMESPACE: c.METRICS_NAMESPACE,
+        **model_environment(cfg),
+    }
+
+
+def model_environment(cfg: EnvironmentConfig) -> dict[str, str]:
+    """Bedrock for descriptions and embeddings (or the local models in the layers), the
+    codec request TTL and the per-tenant limits. The index is set only where a function
+    has the search layer and grant (``search_environment``)."""
+    bedrock, pipeline = cfg.bedrock, cfg.pipeline
+    return {
+        c.ENV_DESCRIBER: bedrock.describer,
+        c.ENV_EMBEDDER: bedrock.embedder,
+        c.ENV_BEDROCK_DESCRIBE_MODEL_ID: bedrock.describe_model_id,
+        c.ENV_BEDROCK_EMBED_MODEL_ID: bedrock.embed_model_id,
+        c.ENV_BEDROCK_EMBED_DIMENSIONS: str(cfg.search.text_dimensions),
+        c.ENV_CODEC_REQUEST_TTL_SECONDS: str(pipeline.codec_request_ttl_seconds),
+        c.ENV_TENANT_ENCODE_LIMIT: str(pipeline.tenant_encode_limit),
+        c.ENV_TENANT_DESCRIBE_LIMIT: str(pipeline.tenant_describe_limit),
+    }
+
+
+def search_environment(
+    cfg: EnvironmentConfig, search_endpoint: str, search_service: str
+) -> dict[str, str]:
+    """The OpenSearch index, for functions that read or write it."""
+    return {
+        c.ENV_INDEX: "opensearch",
+        c.ENV_SEARCH_ENDPOINT: search_endpoint,
+        c.ENV_SEARCH_INDEX: cfg.search.index_name,
+        c.ENV_SEARCH_SERVICE: search_service,
+        c.ENV_SEARCH_TEXT_DIMENSIONS: str(cfg.search.text_dimensions),
+        c.ENV_SEARCH_LATENT_DIMENSIONS: str(cfg.search.latent_dimensions),
     }
 
 
@@ -193,6 +250,7 @@ class PipelineStack(Stack):
             "executions of that one state machine only",
         )
 
+        self._codec_callback(env=env, data_key=data_key)
         self._upload_trigger(env=env, data_key=data_key)
 
     # ------------------------------------------------------------------------------------
@@ -205,6 +263,7 @@ class PipelineStack(Stack):
         search_endpoint: str,
         search_service: str,
         collection_arn: str | None,
+        dead_letter: dict[str, Any] | None = None,
     ) -> SightlineFunction:
         cfg, names = self.cfg, self.names
         access = STEP_ACCESS[step]
@@ -213,13 +272,27 @@ class PipelineStack(Stack):
             statements.append(
                 statement(["sagemaker:InvokeEndpointAsync"], [names.codec_endpoint_arn])
             )
+        if step in COMPLETES_ENCODE:
+            # Task tokens of process_chunk's Encode state (a re-run completes at once).
+            statements.append(
+                statement(
+                    ["states:SendTaskSuccess", "states:SendTaskFailure"],
+                    [names.state_machine_arn(names.process_chunk_state_machine)],
+                )
+            )
         if step in PUBLISHES:
             statements.append(statement(["events:PutEvents"], [self.bus.event_bus_arn]))
         step_env = dict(env)
-        if step in USES_BEDROCK and cfg.bedrock.model_ids:
-            # Converse and InvokeModel are both authorized by bedrock:InvokeModel.
-            statements.append(statement(["bedrock:InvokeModel"], names.bedrock_model_arns()))
-            step_env[c.ENV_BEDROCK_MODEL_IDS] = ",".join(cfg.bedrock.model_ids)
+        # Converse and InvokeModel are both authorized by bedrock:InvokeModel; each step
+        # may call only the model it uses.
+        models = []
+        if step in DESCRIBE_MODEL_STEPS and cfg.bedrock.describer == "bedrock":
+            models.append(cfg.bedrock.describe_model_id)
+        if step in EMBED_MODEL_STEPS and cfg.bedrock.embedder == "bedrock":
+            models.append(cfg.bedrock.embed_model_id)
+        if models:
+            statements.append(statement(["bedrock:InvokeModel"], names.bedrock_model_arns(models)))
+            step_env[c.ENV_BEDROCK_MODEL_IDS] = ",".join(models)
         if step in ("probe", "chunk"):
             step_env[c.ENV_FFMPEG] = f"{c.LAYER_BIN}/ffmpeg"
             step_env[c.ENV_FFPROBE] = f"{c.LAYER_BIN}/ffprobe"
@@ -227,9 +300,7 @@ class PipelineStack(Stack):
         if step == "encode":
             step_env[c.ENV_CODEC_TIMEOUT_SECONDS] = str(cfg.pipeline.codec_timeout_seconds)
         if step in SEARCH_LEVEL:
-            step_env[c.ENV_SEARCH_ENDPOINT] = search_endpoint
-            step_env[c.ENV_SEARCH_INDEX] = cfg.search.index_name
-            step_env[c.ENV_SEARCH_SERVICE] = search_service
+            step_env.update(search_environment(cfg, search_endpoint, search_service))
         fn = SightlineFunction(
             self,
             step.title(),
@@ -244,6 +315,7 @@ class PipelineStack(Stack):
             log_retention=cfg.log_retention,
             removal_policy=cfg.removal_policy,
             statements=statements,
+            **(dead_letter or {}),
         )
         if access.touches_bucket:
             acknowledge_object_wildcard(fn.role, names)
@@ -258,6 +330,43 @@ class PipelineStack(Stack):
                 level=SEARCH_LEVEL[step],
             )
         return fn
+
+    def _codec_callback(self, *, env: dict[str, str], data_key: kms.IKey) -> None:
+        """The codec endpoint's success and error topics (ModelsStack) invoke
+        ``functions/codec_callback``, which completes the waiting Encode task. SNS invokes
+        Lambda asynchronously: two retries, then the dead-letter queue (the Encode state's
+        own timeout ends the chunk with a reason if every attempt failed)."""
+        cfg, names = self.cfg, self.names
+        self.callback_dlq = DeadLetterQueue(
+            self,
+            "CodecCallbackDlq",
+            key=self.messaging_key,
+            purpose="the codec callback function (failed notice deliveries)",
+            removal_policy=cfg.removal_policy,
+            queue_name=names.dead_letter_queue("codec-callback-function"),
+        )
+        self.codec_callback = self._step(
+            c.CODEC_CALLBACK_FUNCTION,
+            env=env,
+            data_key=data_key,
+            search_endpoint="",
+            search_service="",
+            collection_arn=None,
+            dead_letter={
+                "dead_letter_queue": self.callback_dlq.queue,
+                "dead_letter_key_arn": self.messaging_key.key_arn,
+            },
+        )
+        self.codec_callback.function.configure_async_invoke(
+            retry_attempts=2, max_event_age=Duration.hours(1)
+        )
+        # By ARN, not by reference: the models stack must not depend on this one.
+        for topic_id, topic_name in (
+            ("CodecSuccessTopic", names.codec_success_topic),
+            ("CodecErrorTopic", names.codec_error_topic),
+        ):
+            topic = sns.Topic.from_topic_arn(self, topic_id, names.topic_arn(topic_name))
+            topic.add_subscription(subscriptions.LambdaSubscription(self.codec_callback.function))
 
     def _upload_trigger(self, *, env: dict[str, str], data_key: kms.IKey) -> None:
         cfg, names = self.cfg, self.names
@@ -330,7 +439,7 @@ class PipelineStack(Stack):
 
     @property
     def dead_letter_queues(self) -> list[DeadLetterQueue]:
-        return [self.trigger_dlq, self.rule_dlq]
+        return [self.trigger_dlq, self.rule_dlq, self.callback_dlq]
 
 
 def acknowledge_object_wildcard(role: iam.IRole, names: Names) -> None:

@@ -1,8 +1,8 @@
 """Fakes for the heavy ports, so handler tests run in milliseconds.
 
 They keep the real contracts: the fake codec writes a real v1 token blob through the
-async output/failure objects; the fake describer returns what the detector describer
-would; the embedder is deterministic.
+async output/failure objects and publishes the endpoint's success/error notice; the fake
+describer returns what the detector describer would; the embedder is deterministic.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ import numpy as np
 from sightline import tokenblob
 from sightline.models import ChunkRef, DetectedEvent
 from sightline.ports import AsyncInvocation, BlobStore, ClipDescription
-from sightline.services.codec_client import wait_for_output
+from sightline.services.codec_client import (
+    NOTICE_FAILED,
+    NOTICE_SUCCEEDED,
+    notice_message,
+    wait_for_output,
+)
 from sightline.services.decode import DECODE_CONTENT_TYPE
 
 
@@ -40,10 +45,18 @@ class FakeCodec:
         )
         if self.fail_with:
             self.blobs.put_bytes(inv.failure_key, json.dumps({"reason": self.fail_with}).encode())
+            self._notify(inv, reason=f"ClientError: {self.fail_with}")
             return inv
         if content_type == DECODE_CONTENT_TYPE:
             self.blobs.put_bytes(inv.output_key, self._decode(input_key))
+            self._notify(inv)
             return inv
+        self.blobs.put_bytes(inv.output_key, self.answer(input_key))
+        self._notify(inv)
+        return inv
+
+    def answer(self, input_key: str) -> bytes:
+        """The output object the codec writes for the chunk at ``input_key``."""
         seed = int(hashlib.sha256(self.blobs.get_bytes(input_key)).hexdigest()[:8], 16)
         tokens = np.random.default_rng(seed).integers(0, 64, size=(8, 15, 20), dtype=np.uint16)
         blob = tokenblob.pack_tokens(
@@ -73,8 +86,24 @@ class FakeCodec:
             "quality_stats": {"psnr": 31.5, "ms_ssim": 0.95},
             "tokens_shape": [8, 15, 20],
         }
-        self.blobs.put_bytes(inv.output_key, json.dumps(out).encode())
-        return inv
+        return json.dumps(out).encode()
+
+    def _notify(self, inv: AsyncInvocation, reason: str | None = None) -> None:
+        """The endpoint's success/error notice, as LocalAsyncCodec publishes it (the local
+        runtime delivers it to functions/codec_callback, which completes the Encode task)."""
+        from sightline import factory
+
+        factory.bus().publish(
+            NOTICE_FAILED if reason else NOTICE_SUCCEEDED,
+            notice_message(
+                inv.inference_id,
+                endpoint="fake-codec",
+                input_location=self.blobs.uri(inv.input_key),
+                output_location=self.blobs.uri(inv.output_key),
+                failure_location=self.blobs.uri(inv.failure_key),
+                reason=reason,
+            ),
+        )
 
     def wait(self, invocation: AsyncInvocation, timeout_s: float) -> bytes:
         return wait_for_output(self.blobs, invocation, timeout_s)
@@ -146,3 +175,19 @@ class HashEmbedder:
             n = np.linalg.norm(v)
             out.append((v / n if n else v).tolist())
         return out
+
+
+class RecordingTaskTokens:
+    """The TaskTokens port with no state machine behind it: records what would be sent."""
+
+    def __init__(self) -> None:
+        self.succeeded: list[tuple[str, dict]] = []
+        self.failed: list[tuple[str, str, str]] = []
+
+    def succeed(self, token: str, output: dict) -> bool:
+        self.succeeded.append((token, output))
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        self.failed.append((token, error, cause))
+        return True

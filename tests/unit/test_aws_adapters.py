@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from sightline.adapters.aws import (
@@ -16,8 +19,9 @@ from sightline.adapters.aws import (
     S3BlobStore,
     SageMakerAsyncCodec,
     StepFunctionsOrchestrator,
+    StepFunctionsTaskTokens,
 )
-from sightline.errors import CodecError, NotFound
+from sightline.errors import CodecError, NotFound, TransientError
 from sightline.models import IngestInput
 from sightline.ports import AsyncInvocation
 
@@ -116,3 +120,115 @@ def test_step_functions_orchestrator_starts_ingest(aws: None) -> None:
     desc = sfn.describe_execution(executionArn=execution)
     assert json.loads(desc["input"])["video_id"] == "vabc123"
     assert orch.wait(execution, timeout_s=5)["status"] in {"SUCCEEDED", "RUNNING"}
+
+
+# ----- the codec on SageMaker and the task tokens, on the real request shapes (Stubber) -----
+
+
+def _client(service: str) -> Any:
+    return boto3.client(
+        service,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def test_invoke_endpoint_async_request_and_response_shapes() -> None:
+    rt = _client("sagemaker-runtime")
+    blobs = S3BlobStore("data", client=_client("s3"))
+    codec = SageMakerAsyncCodec(
+        "sightline-dev-codec", blobs, client=rt, request_ttl_s=2400, invocation_timeout_s=900
+    )
+    with Stubber(rt) as stub:
+        stub.add_response(
+            "invoke_endpoint_async",
+            {
+                "InferenceId": "v1-c00000-abcd1234",
+                "OutputLocation": "s3://data/codec/async-output/6d1c.out",
+                "FailureLocation": "s3://data/codec/async-failure/6d1c-error.out",
+            },
+            {
+                "EndpointName": "sightline-dev-codec",
+                "InputLocation": "s3://data/org/p/videos/v1/derived/chunks/00000.mp4",
+                "ContentType": "video/mp4",
+                "Accept": "application/json",
+                "InferenceId": "v1-c00000-abcd1234",
+                "RequestTTLSeconds": 2400,
+                "InvocationTimeoutSeconds": 900,
+            },
+        )
+        inv = codec.invoke_async(
+            "org/p/videos/v1/derived/chunks/00000.mp4",
+            inference_id="v1-c00000-abcd1234",
+            content_type="video/mp4",
+        )
+        stub.assert_no_pending_responses()
+    assert inv.output_key == "codec/async-output/6d1c.out"
+    assert inv.failure_key == "codec/async-failure/6d1c-error.out"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "raised"),
+    [
+        ("ThrottlingException", 400, TransientError),
+        ("ServiceUnavailable", 503, TransientError),
+        ("InternalFailure", 500, TransientError),
+        ("ValidationError", 400, ClientError),
+    ],
+)
+def test_invoke_endpoint_async_errors(code: str, status: int, raised: type[Exception]) -> None:
+    rt = _client("sagemaker-runtime")
+    codec = SageMakerAsyncCodec("codec", S3BlobStore("data", client=_client("s3")), client=rt)
+    with Stubber(rt) as stub:
+        # Throttling and 5xx are retried by the Encode state's Retry (TransientError), never
+        # here; a bad request is not retried at all.
+        stub.add_client_error("invoke_endpoint_async", code, "no", http_status_code=status)
+        with pytest.raises(raised):
+            codec.invoke_async("k", inference_id="i", content_type="video/mp4")
+
+
+def test_task_tokens_request_shapes_and_a_gone_task() -> None:
+    sfn = _client("stepfunctions")
+    tokens = StepFunctionsTaskTokens(client=sfn)
+    with Stubber(sfn) as stub:
+        stub.add_response(
+            "send_task_success", {}, {"taskToken": "tok", "output": '{"manifest_id": "m"}'}
+        )
+        stub.add_response(
+            "send_task_failure",
+            {},
+            {"taskToken": "tok", "error": "CodecError", "cause": "x" * 32768},
+        )
+        stub.add_client_error("send_task_success", "TaskTimedOut", "timed out")
+        stub.add_client_error("send_task_failure", "InvalidToken", "bad token")
+        stub.add_client_error("send_task_success", "ThrottlingException", "slow down")
+        assert tokens.succeed("tok", {"manifest_id": "m"}) is True
+        assert tokens.fail("tok", "CodecError", "x" * 40000) is True  # cut to the API's limit
+        # A task that timed out or was completed already: not an error, just nobody waiting
+        assert tokens.succeed("tok", {}) is False
+        assert tokens.fail("tok", "CodecError", "late") is False
+        with pytest.raises(TransientError):
+            tokens.succeed("tok", {})
+        stub.assert_no_pending_responses()
+
+
+def test_dynamo_items_with_expires_at_carry_the_ttl_attribute(aws: None) -> None:
+    ddb = boto3.resource("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="ttl-codec_jobs",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
+    t = DynamoTableStore("ttl-", resource=ddb).table("codec_jobs")
+    t.put("inf-1", "job", {"task_token": "tok", "expires_at": 1_900_000_000})
+    raw = ddb.Table("ttl-codec_jobs").get_item(Key={"pk": "inf-1", "sk": "job"})["Item"]
+    assert raw["expires_at"] == 1_900_000_000
+    assert t.get("inf-1", "job") == {"task_token": "tok", "expires_at": 1_900_000_000}

@@ -13,8 +13,9 @@ import pytest
 from sightline import factory, handlers
 from sightline.models import Video, VideoStatus
 from sightline.services.repository import Repository
+from sightline_local.runtime import deliver_codec_notice
 from tests.conftest import EVENTS_DIR
-from tests.support.fakes import FakeCodec, FakeDescriber, HashEmbedder
+from tests.support.fakes import FakeCodec, FakeDescriber, HashEmbedder, RecordingTaskTokens
 from tests.support.media import synth_video
 
 TENANT, VIDEO = "acme/plaza", "vsample0001"
@@ -39,10 +40,13 @@ def invoke(name: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def fakes(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    codec, describer = FakeCodec(factory.blobs()), FakeDescriber()
+    codec, describer, tokens = FakeCodec(factory.blobs()), FakeDescriber(), RecordingTaskTokens()
     monkeypatch.setattr(factory, "codec", lambda: codec)
     monkeypatch.setattr(factory, "describer", lambda: describer)
     monkeypatch.setattr(factory, "embedder", lambda: HashEmbedder())
+    monkeypatch.setattr(factory, "task_tokens", lambda: tokens)
+    # The codec's notices reach functions/codec_callback as the local runtime delivers them.
+    factory.bus().subscribe(deliver_codec_notice)
     handlers.pipeline.cache_clear()
     probe = event("probe")
     src = synth_video(tmp_path / "plaza.mp4", seconds=3.0)
@@ -56,7 +60,12 @@ def fakes(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[s
             status=VideoStatus.QUEUED,
         )
     )
-    yield {"codec": codec, "describer": describer, "repo": Repository(factory.tables())}
+    yield {
+        "codec": codec,
+        "describer": describer,
+        "tokens": tokens,
+        "repo": Repository(factory.tables()),
+    }
     handlers.pipeline.cache_clear()
 
 
@@ -70,8 +79,12 @@ def test_every_step_from_its_sample_event(fakes: dict[str, Any]) -> None:
     # chunk: one 3-s chunk stored as MP4 where the sample encode event expects it
     plan = invoke("chunk", event("chunk"))
     assert [c["key"] for c in plan["chunks"]] == [event("encode")["chunk"]["key"]]
-    # encode: tokens, side info and a manifest row with a BLAKE3 hash
-    enc = invoke("encode", event("encode"))
+    # encode: queued on the codec; its notice (codec_callback) stores tokens, side info and
+    # a manifest row with a BLAKE3 hash and completes the task with the EncodeOutput
+    started = invoke("encode", event("encode"))
+    assert started["status"] == "started"
+    [(token, enc)] = fakes["tokens"].succeeded
+    assert token == event("encode")["task_token"]
     assert enc == {
         **event("describe")["encode"],
         "ratio": enc["ratio"],
@@ -110,8 +123,9 @@ def test_steps_are_idempotent(fakes: dict[str, Any]) -> None:
         invoke("latent", event("latent"))
         invoke("events", event("events"))
         invoke("index", event("index"))
-    # the second encode reused the stored, verified tokens
+    # the second encode reused the stored, verified tokens and completed its task at once
     assert len(fakes["codec"].invocations) == 1
+    assert len(fakes["tokens"].succeeded) == 2
     assert len(repo.list_events(TENANT, VIDEO)) == 1
     assert len(repo.list_manifests(TENANT, VIDEO)) == 1
     assert factory.index().count(TENANT) == 1
@@ -139,10 +153,11 @@ def test_codec_failure_surfaces_the_endpoint_reason(
     handlers.pipeline.cache_clear()
     invoke("probe", event("probe"))
     invoke("chunk", event("chunk"))
-    from sightline.errors import CodecError
-
-    with pytest.raises(CodecError, match="out of memory"):
-        invoke("encode", event("encode"))
+    invoke("encode", event("encode"))
+    [(token, error, cause)] = fakes["tokens"].failed
+    assert token == event("encode")["task_token"] and error == "CodecError"
+    assert "out of memory" in cause
+    assert fakes["repo"].list_manifests(TENANT, VIDEO) == []
 
 
 def test_bad_payload_is_rejected_before_any_work(fakes: dict[str, Any]) -> None:

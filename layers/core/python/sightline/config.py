@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     embedder: Literal["local", "bedrock"] = "local"
     index: Literal["local", "opensearch"] = "local"
     bus: Backend = "local"
+    scheduler: Backend = "local"
 
     # AWS resource names (set by the CDK as Lambda environment variables).
     region: str = "us-east-1"
@@ -68,6 +69,18 @@ class Settings(BaseSettings):
     max_frame_pixels: Annotated[int, Field(gt=0)] = 3840 * 2160
     describe_sample_fps: Annotated[float, Field(gt=0, le=30)] = 2.0
     codec_timeout_seconds: Annotated[float, Field(gt=0)] = 900.0
+    # SageMaker may hold a queued request this long (scale-from-zero start included) before
+    # it reports the request as failed; the Encode state's TimeoutSeconds (3600) is the
+    # backstop for a notice that never comes, so TTL + one invocation stays under it.
+    codec_request_ttl_seconds: Annotated[int, Field(ge=60, le=21600)] = 2400
+    codec_invocation_timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 900
+    # Per-tenant concurrency (one tenant cannot starve the others): slots held at once per
+    # step, leases that expire if a holder never releases (a lost codec notice, a killed
+    # Lambda). 0 turns a limit off.
+    tenant_encode_limit: Annotated[int, Field(ge=0, le=1000)] = 8
+    tenant_describe_limit: Annotated[int, Field(ge=0, le=1000)] = 8
+    tenant_encode_lease_seconds: Annotated[int, Field(ge=1)] = 3600
+    tenant_describe_lease_seconds: Annotated[int, Field(ge=1)] = 900
     upload_mode: Literal["api", "presigned"] = "api"
     # Folders that POST /v1/videos {"source": PATH} may read (the API reads no other file).
     source_roots: list[Path] = []
@@ -82,6 +95,24 @@ class Settings(BaseSettings):
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
     threads: Annotated[int, Field(ge=1, le=64)] = 2
+    # Live cameras (live_clip).
+    live_clip_state_machine_arn: str = ""
+    live_scheduler_group: str = "sightline"
+    live_scheduler_role_arn: str = ""
+    live_min_clip_seconds: Annotated[float, Field(gt=0)] = 2.0
+    live_max_clip_seconds: Annotated[float, Field(gt=0)] = 300.0
+    live_settle_seconds: Annotated[
+        float, Field(ge=0, le=120, description="wait after a window ends for late fragments")
+    ] = 1.5
+    live_max_windows: Annotated[
+        int, Field(ge=1, le=500, description="windows one live_clip run takes (catch-up bound)")
+    ] = 12
+    live_retention_seconds: Annotated[
+        float, Field(gt=0, description="older media is gone (KVS retention): recorded as a gap")
+    ] = 24 * 3600.0
+    live_lease_seconds: Annotated[float, Field(gt=0)] = 900.0
+    live_max_clip_bytes: Annotated[int, Field(gt=0)] = 100 * 1024 * 1024
+    live_max_clip_fragments: Annotated[int, Field(ge=1)] = 200
 
     @property
     def blob_root(self) -> Path:
@@ -112,4 +143,5 @@ def reset_settings() -> None:
     from sightline import factory, handlers  # local import: both depend on config
 
     factory.reset()
-    handlers.pipeline.cache_clear()
+    for cached in (handlers.pipeline, handlers.live, handlers.cameras):
+        cached.cache_clear()

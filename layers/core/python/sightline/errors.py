@@ -31,3 +31,13 @@ class CorruptData(SightlineError):
 class InvalidRequest(SightlineError):
     """A well-formed request that asks for something impossible (an empty region, a time
     outside the chunk)."""
+
+
+class Conflict(SightlineError):
+    """A conditional write lost: the record changed since it was read (a watermark moved,
+    a lease is held by another execution)."""
+
+
+class TenantThrottled(SightlineError):
+    """The tenant is at its concurrency limit for a step. Retried with backoff by the state
+    machine (its own Retry entry), so one tenant's backlog waits instead of starving others."""

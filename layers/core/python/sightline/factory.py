@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from sightline.config import get_settings
-from sightline.ports import BlobStore, CodecEndpoint, Describer, Embedder, EventBus, TableStore
+from sightline.models import Camera
+from sightline.ports import (
+    BlobStore,
+    ClipSource,
+    CodecEndpoint,
+    Describer,
+    Embedder,
+    EventBus,
+    Scheduler,
+    TableStore,
+    TaskTokens,
+    TenantLimiter,
+)
 
 
 def _load(path: str) -> Any:
@@ -57,10 +70,39 @@ def codec() -> CodecEndpoint:
     if s.codec == "aws":
         from sightline.adapters.aws import SageMakerAsyncCodec
 
-        return SageMakerAsyncCodec(s.codec_endpoint_name, blobs())
+        return SageMakerAsyncCodec(
+            s.codec_endpoint_name,
+            blobs(),
+            request_ttl_s=s.codec_request_ttl_seconds,
+            invocation_timeout_s=s.codec_invocation_timeout_seconds,
+        )
     from sightline.adapters.local_codec import LocalAsyncCodec
 
     return LocalAsyncCodec(blobs(), bus())
+
+
+@cache
+def task_tokens() -> TaskTokens:
+    """SendTaskSuccess/Failure on the Step Functions that runs the pipeline."""
+    if get_settings().orchestrator == "aws":
+        from sightline.adapters.aws import StepFunctionsTaskTokens
+
+        return StepFunctionsTaskTokens()
+    # The embedded engine's own Step Functions API (moto's interpreter).
+    return _load("sightline_local.runtime:local_task_tokens")()
+
+
+@cache
+def limiter() -> TenantLimiter:
+    """Per-tenant concurrency slots (DynamoDB table ``<prefix>tenant_limits`` on AWS)."""
+    s = get_settings()
+    if s.tables == "aws":
+        from sightline.adapters.aws import DynamoTenantLimiter
+
+        return DynamoTenantLimiter(f"{s.table_prefix}tenant_limits")
+    from sightline.adapters.local_limits import SqliteTenantLimiter
+
+    return SqliteTenantLimiter(s.db_path)
 
 
 @cache
@@ -126,11 +168,56 @@ def orchestrator() -> Any:
     if s.orchestrator == "aws":
         from sightline.adapters.aws import StepFunctionsOrchestrator
 
-        return StepFunctionsOrchestrator(s.ingest_state_machine_arn)
+        return StepFunctionsOrchestrator(
+            s.ingest_state_machine_arn, live_clip_arn=s.live_clip_state_machine_arn
+        )
     # The embedded runtime is not part of the Lambda layers; it is only importable locally.
     return _load("sightline_local.runtime:LocalOrchestrator")()
 
 
+@cache
+def scheduler() -> Scheduler:
+    s = get_settings()
+    if s.scheduler == "aws":
+        from sightline.adapters.aws_live import EventBridgeScheduler
+
+        return EventBridgeScheduler(
+            s.live_scheduler_group, s.live_clip_state_machine_arn, s.live_scheduler_role_arn
+        )
+    from sightline.adapters.local_live import LocalScheduler
+
+    return LocalScheduler(tables())
+
+
+def clip_source(camera: Camera) -> ClipSource:
+    """The camera's media: KVS for a stream ARN; locally a looping file or a recorded URL."""
+    s = get_settings()
+    if camera.kvs_stream_arn:
+        from sightline.adapters.aws_live import KvsClipSource
+
+        return KvsClipSource(camera.kvs_stream_arn, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe)
+    from sightline.adapters import local_live
+
+    url = camera.source_url or ""
+    if "://" in url and not url.startswith("file://"):
+        return local_live.RecordedSource(live_folder(camera), ffmpeg=s.ffmpeg, threads=s.threads)
+    path = Path(url.removeprefix("file://")).expanduser()
+    return local_live.LoopingFileSource(
+        path, camera.origin, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe, threads=s.threads
+    )
+
+
+def live_folder(camera: Camera) -> Path:
+    """Where the local recorder keeps a stream camera's fragments."""
+    tenant = camera.tenant_id.replace("/", "__")
+    return get_settings().home / "live" / tenant / camera.camera_id
+
+
 def reset() -> None:
-    for fn in (blobs, tables, bus, codec, describer, embedder, index, orchestrator):
+    for fn in (blobs, tables, bus, codec, describer, embedder, index, orchestrator, scheduler):
+        # A test may have replaced a factory with a plain function: nothing cached there.
+        clear = getattr(fn, "cache_clear", None)
+        if clear is not None:
+            clear()
+    for fn in (task_tokens, limiter):
         fn.cache_clear()

@@ -140,7 +140,8 @@ class Event(Record):
     confidence: Annotated[float, Field(ge=0, le=1)]
     bbox: BBox | None = None
     source: Literal["vlm", "detector", "latent"] = "detector"
-    wall_t0: datetime | None = None
+    wall_t0: Annotated[datetime | None, Field(description="wall-clock start (cameras)")] = None
+    wall_t1: Annotated[datetime | None, Field(description="wall-clock end (cameras)")] = None
 
 
 class IndexDocument(Record):
@@ -159,6 +160,14 @@ class IndexDocument(Record):
     latent_embedding: list[float] | None = None
     embedding_model: str
     roi_suggestion: BBox | None = None
+    wall_t0: Annotated[
+        datetime | None, Field(description="wall-clock start of the chunk (cameras); naive = UTC")
+    ] = None
+    wall_t1: Annotated[datetime | None, Field(description="wall-clock end (cameras)")] = None
+    latent_model: Annotated[
+        str | None,
+        Field(description="codebook id of latent_embedding: latents of two codebooks never mix"),
+    ] = None
 
 
 class SearchHit(BaseModel):
@@ -170,6 +179,8 @@ class SearchHit(BaseModel):
     description: str
     camera_id: str | None = None
     roi_suggestion: BBox | None = None
+    wall_t0: datetime | None = None
+    wall_t1: datetime | None = None
 
 
 # ----- step payloads -------------------------------------------------------------
@@ -279,3 +290,95 @@ class VideoSummary(StepPayload):
     chunks: int
     events: int
     failure_reason: str | None = None
+
+
+# ----- live cameras ----------------------------------------------------------------
+
+CameraId = Annotated[str, Field(min_length=4, max_length=64, pattern=r"^cam_[A-Za-z0-9_-]+$")]
+
+
+class CameraState(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class WindowStatus(StrEnum):
+    DONE = "done"
+    GAP = "gap"
+    FAILED = "failed"
+
+
+class Camera(Record):
+    """A live source. Windows are cut from ``watermark`` on: the end of the last window
+    committed (processed, or recorded as a gap), so every second is taken exactly once."""
+
+    tenant_id: TenantId
+    camera_id: CameraId
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    source_url: str | None = None
+    kvs_stream_arn: str | None = None
+    clip_seconds: float = 10.0
+    state: CameraState = CameraState.ACTIVE
+    origin: datetime = Field(default_factory=utcnow, description="time 0 of the camera's chunks")
+    watermark: datetime = Field(default_factory=utcnow)
+    next_index: int = 0
+    windows_done: int = 0
+    gaps: int = 0
+    failed: int = 0
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    last_event_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CameraWindow(Record):
+    """One committed window of a camera: what became of [t0, t1)."""
+
+    tenant_id: TenantId
+    camera_id: CameraId
+    index: int
+    t0: datetime
+    t1: datetime
+    status: WindowStatus
+    reason: str | None = None
+    manifest_id: str | None = None
+    events: int = 0
+    committed_at: datetime = Field(default_factory=utcnow)
+
+
+class LiveClipInput(StepPayload):
+    tenant_id: TenantId
+    camera_id: CameraId
+
+
+class LiveWindow(StepPayload):
+    tenant_id: TenantId
+    camera_id: CameraId
+    index: int
+    t0: datetime
+    t1: datetime
+    skip_reason: str | None = Field(
+        default=None, description="set when the window is a gap before any fetch (expired)"
+    )
+
+
+class LivePlan(StepPayload):
+    tenant_id: TenantId
+    camera_id: CameraId
+    lease: str = ""
+    windows: list[LiveWindow] = Field(default_factory=list)
+
+
+class LiveFetchOutput(StepPayload):
+    has_media: bool
+    reason: str | None = None
+    chunk: ChunkRef | None = None
+
+
+class LiveCommitInput(StepPayload):
+    window: LiveWindow
+    fetch: LiveFetchOutput | None = None
+    result: dict | None = Field(default=None, description="process_chunk's output")
+    error: dict | None = Field(default=None, description="a Catch's {Error, Cause}")

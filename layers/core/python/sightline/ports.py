@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from sightline.models import ChunkRef, DetectedEvent, IndexDocument, IngestInput, SearchHit
+from sightline.models import (
+    ChunkRef,
+    DetectedEvent,
+    IndexDocument,
+    IngestInput,
+    LiveClipInput,
+    SearchHit,
+)
 
 
 @runtime_checkable
@@ -37,7 +45,13 @@ class Table(Protocol):
     def get(self, pk: str, sk: str) -> dict[str, Any] | None: ...
     def query(self, pk: str, sk_prefix: str = "") -> list[dict[str, Any]]: ...
     def delete(self, pk: str, sk: str) -> None: ...
-    def update(self, pk: str, sk: str, changes: dict[str, Any]) -> dict[str, Any] | None: ...
+    def update(
+        self, pk: str, sk: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Apply ``changes`` to an existing item; None when there is none. With ``expect``,
+        only if each named field holds exactly that value now (None: absent or null), else
+        ``sightline.errors.Conflict`` — a compare-and-set."""
+        ...
 
 
 class TableStore(Protocol):
@@ -84,11 +98,22 @@ class Embedder(Protocol):
 
 @dataclass(frozen=True)
 class SearchFilters:
+    """Filters ANDed to the tenant filter of every search (never widening it).
+
+    Value lists match any of their values; ``t_from``/``t_to`` (seconds of the video) and
+    ``wall_from``/``wall_to`` (wall-clock, naive = UTC) select chunks overlapping the
+    range; a chunk without wall-clock times never matches a wall-clock filter.
+    """
+
     video_ids: tuple[str, ...] = ()
     camera_ids: tuple[str, ...] = ()
     event_types: tuple[str, ...] = ()
     t_from: float | None = None
     t_to: float | None = None
+    stream_ids: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    wall_from: datetime | None = None
+    wall_to: datetime | None = None
 
 
 class VectorIndex(Protocol):
@@ -103,7 +128,13 @@ class VectorIndex(Protocol):
         k: int = 10,
         filters: SearchFilters | None = None,
         field: str = "text_embedding",
-    ) -> list[SearchHit]: ...
+        embedding_model: str | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` nearest of the tenant's documents passing ``filters``, cosine scores;
+        ``embedding_model`` names the model of ``field``'s vectors (text embedding model,
+        or latent codebook) and excludes every other model's."""
+        ...
+
     def search_hybrid(
         self,
         tenant_id: str,
@@ -131,7 +162,65 @@ class EventBus(Protocol):
 
 class Orchestrator(Protocol):
     def start_ingest(self, payload: IngestInput) -> str: ...
+    def start_live_clip(self, payload: LiveClipInput) -> str: ...
     def wait(self, execution_id: str, timeout_s: float) -> dict[str, Any]: ...
 
 
 Subscriber = Callable[[str, dict[str, Any]], None]
+
+
+class TaskTokens(Protocol):
+    """Completes a Step Functions task that waits for its task token (``.waitForTaskToken``).
+
+    Both answer False, instead of raising, when no task waits on the token any more (it
+    timed out, or an earlier notice completed it): a late notice is not an error.
+    """
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool: ...
+    def fail(self, token: str, error: str, cause: str) -> bool: ...
+
+
+class TenantLimiter(Protocol):
+    """A counting semaphore per (tenant, step) with leases (DynamoDB on AWS, SQLite locally).
+
+    ``acquire`` is idempotent per ``holder`` (a retried step keeps its slot and renews the
+    lease) and raises ``sightline.errors.TenantThrottled`` when ``limit`` other holders have
+    live leases; ``release`` frees the holder's slot (a no-op when it holds none).
+    """
+
+    def acquire(
+        self, tenant_id: str, step: str, holder: str, *, limit: int, lease_s: float
+    ) -> None: ...
+    def release(self, tenant_id: str, step: str, holder: str) -> None: ...
+    def holders(self, tenant_id: str, step: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A unit of a live stream's archive (a KVS fragment; a recorded segment locally)."""
+
+    number: str
+    start: datetime
+    end: datetime
+    size_bytes: int
+
+
+class ClipSource(Protocol):
+    """Where a camera's recorded media is read back by wall-clock time (KVS GetClip on AWS,
+    a looping file or a recorded RTSP stream locally)."""
+
+    def fragments(self, start: datetime, end: datetime) -> list[Fragment]:
+        """The fragments whose producer timestamps fall in [start, end), in order."""
+        ...
+
+    def clip(self, start: datetime, end: datetime, dest: Path) -> bool:
+        """Write [start, end) as an MP4 to ``dest``; False when the stream has no media there
+        (a gap). Raises TransientError for failures worth retrying."""
+        ...
+
+
+class Scheduler(Protocol):
+    """Per-camera schedules that start ``live_clip`` (EventBridge Scheduler on AWS)."""
+
+    def put(self, tenant_id: str, camera_id: str, every_s: float, *, enabled: bool) -> None: ...
+    def delete(self, tenant_id: str, camera_id: str) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -11,9 +12,12 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from sightline.errors import NotFound, TransientError
-from sightline.models import IngestInput
+from sightline.errors import Conflict, NotFound, TenantThrottled, TransientError
+from sightline.models import IngestInput, LiveClipInput
 from sightline.ports import AsyncInvocation
+
+# The attribute DynamoDB's TTL deletes by (cdk/constants.py TTL_ATTRIBUTE).
+TTL_ATTRIBUTE = "expires_at"
 
 _THROTTLING = {
     "Throttling",
@@ -139,7 +143,12 @@ class DynamoTable:
         self._t = table
 
     def put(self, pk: str, sk: str, item: dict[str, Any]) -> None:
-        self._t.put_item(Item={"pk": pk, "sk": sk, "item": _to_dynamo(item)})
+        record: dict[str, Any] = {"pk": pk, "sk": sk, "item": _to_dynamo(item)}
+        # DynamoDB's TTL reads a top-level number: an item that carries "expires_at" (epoch
+        # seconds) gets it there too, so tables with TTL on (codec_jobs) clean themselves.
+        if isinstance(item.get(TTL_ATTRIBUTE), int | float):
+            record[TTL_ATTRIBUTE] = int(item[TTL_ATTRIBUTE])
+        self._t.put_item(Item=record)
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
         got = self._t.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
@@ -163,23 +172,37 @@ class DynamoTable:
     def delete(self, pk: str, sk: str) -> None:
         self._t.delete_item(Key={"pk": pk, "sk": sk})
 
-    def update(self, pk: str, sk: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+    def update(
+        self, pk: str, sk: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         names = {f"#f{i}": k for i, k in enumerate(changes)}
         values = {f":v{i}": _to_dynamo(v) for i, v in enumerate(changes.values())}
         sets = ", ".join(f"#item.#f{i} = :v{i}" for i in range(len(changes)))
+        condition = "attribute_exists(pk)"
+        for i, (field, want) in enumerate((expect or {}).items()):
+            names[f"#c{i}"] = field
+            if want is None:
+                condition += f" AND (attribute_not_exists(#item.#c{i}) OR #item.#c{i} = :null)"
+                values[":null"] = None
+            else:
+                condition += f" AND #item.#c{i} = :c{i}"
+                values[f":c{i}"] = _to_dynamo(want)
         try:
             got = self._t.update_item(
                 Key={"pk": pk, "sk": sk},
                 UpdateExpression=f"SET {sets}",
-                ConditionExpression="attribute_exists(pk)",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#item": "item", **names},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            if expect and "Item" in err.response:
+                raise Conflict(f"{pk}/{sk} changed: expected {expect}") from err
+            return None
         return _from_dynamo(got["Attributes"]["item"])
 
 
@@ -216,17 +239,42 @@ class EventBridgeBus:
             raise TransientError(f"EventBridge rejected {detail_type}: {resp['Entries']}")
 
 
-class SageMakerAsyncCodec:
-    """InvokeEndpointAsync with input and output in S3."""
+# InvokeEndpointAsync's retryable answers: throttling and the service's 5xx.
+_SAGEMAKER_TRANSIENT = {"ThrottlingException", "InternalFailure", "ServiceUnavailable"}
 
-    def __init__(self, endpoint_name: str, blobs: Any, *, client: Any = None) -> None:
+
+class SageMakerAsyncCodec:
+    """InvokeEndpointAsync with input and output in S3.
+
+    Completion is not awaited here on the pipeline path: the endpoint's success/error SNS
+    topics trigger ``functions/codec_callback``, which resumes the state machine with the
+    task token (services.codec_client.CodecJobs). ``wait`` serves only synchronous API
+    requests (POST /v1/ingest/chunk, decode).
+    """
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        blobs: Any,
+        *,
+        client: Any = None,
+        request_ttl_s: int | None = None,
+        invocation_timeout_s: int | None = None,
+    ) -> None:
         self.endpoint_name = endpoint_name
         self.blobs = blobs
         self._rt = client or boto3.client("sagemaker-runtime")
+        self.request_ttl_s = request_ttl_s
+        self.invocation_timeout_s = invocation_timeout_s
 
     def invoke_async(
         self, input_key: str, *, inference_id: str, content_type: str
     ) -> AsyncInvocation:
+        extra: dict[str, Any] = {}
+        if self.request_ttl_s:
+            extra["RequestTTLSeconds"] = int(self.request_ttl_s)
+        if self.invocation_timeout_s:
+            extra["InvocationTimeoutSeconds"] = int(self.invocation_timeout_s)
         try:
             resp = self._rt.invoke_endpoint_async(
                 EndpointName=self.endpoint_name,
@@ -234,8 +282,13 @@ class SageMakerAsyncCodec:
                 ContentType=content_type,
                 Accept="application/json",
                 InferenceId=inference_id,
+                **extra,
             )
         except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code in _SAGEMAKER_TRANSIENT:
+                # Retried with backoff and jitter by the Encode state's Retry, not here.
+                raise TransientError(f"endpoint {self.endpoint_name}: {code}") from err
             _raise_mapped(err, f"endpoint {self.endpoint_name}")
             raise
         return AsyncInvocation(
@@ -259,10 +312,148 @@ def _key_of(uri: str) -> str:
     return uri.split("/", 3)[3]
 
 
-class StepFunctionsOrchestrator:
-    def __init__(self, ingest_arn: str, *, client: Any = None) -> None:
-        self.ingest_arn = ingest_arn
+# SendTaskSuccess/Failure answers that mean "no task waits on this token any more".
+_TOKEN_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+
+
+class StepFunctionsTaskTokens:
+    """SendTaskSuccess / SendTaskFailure for ``.waitForTaskToken`` states."""
+
+    def __init__(self, *, client: Any = None) -> None:
         self._sfn = client or boto3.client("stepfunctions")
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        return self._send(
+            "SendTaskSuccess",
+            lambda: self._sfn.send_task_success(
+                taskToken=token, output=json.dumps(output, default=str)
+            ),
+        )
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        # The service's limits: error 256 characters, cause 32,768.
+        return self._send(
+            "SendTaskFailure",
+            lambda: self._sfn.send_task_failure(
+                taskToken=token, error=error[:256], cause=cause[:32768]
+            ),
+        )
+
+    @staticmethod
+    def _send(what: str, call: Any) -> bool:
+        try:
+            call()
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code", "") in _TOKEN_GONE:
+                return False
+            _raise_mapped(err, what)
+            raise
+        return True
+
+
+class DynamoTenantLimiter:
+    """The TenantLimiter port on DynamoDB: ``limit`` slot items per (tenant, step).
+
+    pk ``<tenant>#<step>``, sk ``slot#NNNN``, attributes ``holder`` and ``expires_at`` (epoch
+    seconds; the table's TTL attribute, though correctness never waits for TTL deletion).
+    A slot is taken by a conditional PutItem that succeeds only if it is free, expired or
+    already this holder's, so two Lambdas can never hold one slot; a retried step finds
+    its own slot first and renews the lease instead of taking a second one.
+    """
+
+    def __init__(self, table_name: str, *, resource: Any = None, now: Any = time.time) -> None:
+        self._t = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self._now = now
+
+    @staticmethod
+    def _pk(tenant_id: str, step: str) -> str:
+        return f"{tenant_id}#{step}"
+
+    def _slots(self, pk: str) -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key
+
+        try:
+            items = self._t.query(KeyConditionExpression=Key("pk").eq(pk), ConsistentRead=True)
+        except ClientError as err:
+            _raise_mapped(err, "tenant limits")
+            raise
+        return list(items.get("Items", []))
+
+    def acquire(
+        self, tenant_id: str, step: str, holder: str, *, limit: int, lease_s: float
+    ) -> None:
+        if limit <= 0:
+            return
+        pk, now = self._pk(tenant_id, step), self._now()
+        expires = int(now + lease_s) + 1
+        slots = self._slots(pk)
+        live = [i for i in slots if float(i.get("expires_at", 0)) > now]
+        taken = {i["sk"] for i in live}
+        candidates = [i["sk"] for i in live if i.get("holder") == holder]
+        if not candidates:
+            if len(live) >= limit:
+                raise TenantThrottled(
+                    f"tenant {tenant_id} has {len(live)} {step} steps running (limit {limit})"
+                )
+            candidates = [f"slot#{n:04d}" for n in range(limit) if f"slot#{n:04d}" not in taken]
+            random.shuffle(candidates)  # concurrent acquirers spread over the free slots
+        for sk in candidates:
+            try:
+                self._t.put_item(
+                    Item={"pk": pk, "sk": sk, "holder": holder, TTL_ATTRIBUTE: expires},
+                    ConditionExpression="attribute_not_exists(pk) OR #exp <= :now OR holder = :me",
+                    ExpressionAttributeNames={"#exp": TTL_ATTRIBUTE},
+                    ExpressionAttributeValues={":now": Decimal(str(now)), ":me": holder},
+                )
+                return
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    continue  # another holder took it between the query and the write
+                _raise_mapped(err, "tenant limits")
+                raise
+        raise TenantThrottled(f"tenant {tenant_id} has no free {step} slot (limit {limit})")
+
+    def release(self, tenant_id: str, step: str, holder: str) -> None:
+        pk = self._pk(tenant_id, step)
+        for item in self._slots(pk):
+            if item.get("holder") != holder:
+                continue
+            try:
+                self._t.delete_item(
+                    Key={"pk": pk, "sk": item["sk"]},
+                    ConditionExpression="holder = :me",
+                    ExpressionAttributeValues={":me": holder},
+                )
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    _raise_mapped(err, "tenant limits")
+                    raise
+
+    def holders(self, tenant_id: str, step: str) -> list[str]:
+        now = self._now()
+        return sorted(
+            str(i["holder"])
+            for i in self._slots(self._pk(tenant_id, step))
+            if float(i.get(TTL_ATTRIBUTE, 0)) > now
+        )
+
+
+class StepFunctionsOrchestrator:
+    def __init__(self, ingest_arn: str, *, live_clip_arn: str = "", client: Any = None) -> None:
+        self.ingest_arn = ingest_arn
+        self.live_clip_arn = live_clip_arn
+        self._sfn = client or boto3.client("stepfunctions")
+
+    def start_live_clip(self, payload: LiveClipInput) -> str:
+        """On AWS the camera's schedule starts live_clip; this starts one run by hand."""
+        try:
+            resp = self._sfn.start_execution(
+                stateMachineArn=self.live_clip_arn, input=payload.model_dump_json()
+            )
+        except ClientError as err:
+            _raise_mapped(err, "live_clip state machine")
+            raise
+        return str(resp["executionArn"])
 
     def start_ingest(self, payload: IngestInput) -> str:
         # The execution name makes a replayed trigger for the same content a no-op.

@@ -2,8 +2,9 @@
 
 A worker thread runs the very inference handler SageMaker runs
 (``model_fn / input_fn / predict_fn / output_fn``): input object in the blob store →
-output object (or failure object) in the blob store → a success/error notice on the bus,
-the local stand-in for the endpoint's SNS topics.
+output object (or failure object) in the blob store → a success/error notice on the bus in
+SageMaker's SNS message format, the local stand-in for the endpoint's SNS topics (the local
+runtime delivers it to ``functions/codec_callback`` as an SNS event).
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sightline.ports import AsyncInvocation, BlobStore, EventBus
-from sightline.services.codec_client import wait_for_output
+from sightline.services.codec_client import (
+    NOTICE_FAILED,
+    NOTICE_SUCCEEDED,
+    notice_message,
+    wait_for_output,
+)
 
 logger = logging.getLogger(__name__)
 
 
 class LocalAsyncCodec:
     prefix = "codec"
+    endpoint = "sightline-codec-local"
 
     def __init__(
         self, blobs: BlobStore, bus: EventBus, *, workers: int = 1, model_dir: str | None = None
@@ -66,10 +73,6 @@ class LocalAsyncCodec:
             prediction = handler.predict_fn(data, model)
             out = handler.output_fn(prediction, "application/json")
             self.blobs.put_bytes(inv.output_key, out, "application/json")
-            self.bus.publish(
-                "CodecInferenceSucceeded",
-                {"inferenceId": inv.inference_id, "outputLocation": self.blobs.uri(inv.output_key)},
-            )
         except Exception as exc:  # every failure becomes a failure object, as on SageMaker
             logger.warning("codec inference %s failed: %s", inv.inference_id, exc)
             reason = f"{type(exc).__name__}: {exc}"
@@ -77,13 +80,27 @@ class LocalAsyncCodec:
                 inv.failure_key, json.dumps({"reason": reason}).encode(), "application/json"
             )
             self.bus.publish(
-                "CodecInferenceFailed",
-                {
-                    "inferenceId": inv.inference_id,
-                    "failureLocation": self.blobs.uri(inv.failure_key),
-                    "reason": reason,
-                },
+                NOTICE_FAILED,
+                notice_message(
+                    inv.inference_id,
+                    endpoint=self.endpoint,
+                    input_location=self.blobs.uri(inv.input_key),
+                    failure_location=self.blobs.uri(inv.failure_key),
+                    reason=reason,
+                ),
             )
+            return
+        # The success topic's message; subscribers (the local runtime's codec_callback
+        # delivery) run in this worker thread, as SNS would run them after the write.
+        self.bus.publish(
+            NOTICE_SUCCEEDED,
+            notice_message(
+                inv.inference_id,
+                endpoint=self.endpoint,
+                input_location=self.blobs.uri(inv.input_key),
+                output_location=self.blobs.uri(inv.output_key),
+            ),
+        )
 
     def wait(self, invocation: AsyncInvocation, timeout_s: float) -> bytes:
         return wait_for_output(self.blobs, invocation, timeout_s)

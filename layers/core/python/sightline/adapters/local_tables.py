@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from sightline.errors import Conflict
+
 _NAME = re.compile(r"^[a-z_]{1,40}$")
 
 
@@ -72,7 +74,9 @@ class SqliteTable:
     def delete(self, pk: str, sk: str) -> None:
         self._conns.get().execute(f"DELETE FROM t_{self.name} WHERE pk = ? AND sk = ?", (pk, sk))
 
-    def update(self, pk: str, sk: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+    def update(
+        self, pk: str, sk: str, changes: dict[str, Any], *, expect: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         conn = self._conns.get()
         # BEGIN IMMEDIATE takes the write lock first, so read-modify-write is atomic
         # across threads and processes (the CLI and the server share the file).
@@ -85,6 +89,9 @@ class SqliteTable:
                 conn.execute("ROLLBACK")
                 return None
             item = json.loads(row[0])
+            if expect and any(item.get(k) != _json_value(v) for k, v in expect.items()):
+                conn.execute("ROLLBACK")
+                raise Conflict(f"{self.name} {pk}/{sk} changed: expected {expect}")
             item.update(changes)
             conn.execute(
                 f"UPDATE t_{self.name} SET item = ? WHERE pk = ? AND sk = ?",
@@ -92,9 +99,16 @@ class SqliteTable:
             )
             conn.execute("COMMIT")
             return item
+        except Conflict:
+            raise
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as it reads back from the stored JSON (datetimes become strings)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 class SqliteTableStore:

@@ -12,6 +12,7 @@ import json
 import logging
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,16 @@ from sightline.models import (
     VideoStatus,
     VideoSummary,
 )
-from sightline.ports import BlobStore, CodecEndpoint, Describer, Embedder, EventBus, VectorIndex
+from sightline.ports import (
+    AsyncInvocation,
+    BlobStore,
+    CodecEndpoint,
+    Describer,
+    Embedder,
+    EventBus,
+    TenantLimiter,
+    VectorIndex,
+)
 from sightline.services import latent as latent_features
 from sightline.services import media
 from sightline.services.repository import Repository
@@ -59,6 +69,10 @@ class Pipeline:
     embedder: Embedder
     index: VectorIndex
     bus: EventBus
+    # Per-tenant concurrency of the describe step (None: unlimited); the encode step's
+    # slots are taken by services.codec_client.CodecJobs, which holds them until the
+    # codec's notice.
+    limiter: TenantLimiter | None = None
 
     # ----- probe -----------------------------------------------------------------
 
@@ -145,27 +159,46 @@ class Pipeline:
     # ----- encode ----------------------------------------------------------------
 
     def encode(self, chunk: ChunkRef) -> EncodeOutput:
-        """Run the codec through the async contract; store tokens, side info, manifest row."""
-        manifest_id = chunk.chunk_id
+        """Encode and wait for the codec: for synchronous API requests only
+        (``POST /v1/ingest/chunk``). The state machine never waits inside a Lambda: its
+        Encode state calls ``services.codec_client.CodecJobs.start`` (``invoke_codec``)
+        and the codec's success/error notice completes the task (``store_encoded``)."""
+        done = self.encoded(chunk)
+        if done is not None:
+            return done
+        inv = self.invoke_codec(chunk)
+        raw = self.codec.wait(inv, self.settings.codec_timeout_seconds)
+        return self.store_encoded(chunk, raw, output_key=inv.output_key)
+
+    def encoded(self, chunk: ChunkRef) -> EncodeOutput | None:
+        """The stored result of an earlier encode of this chunk, if its tokens verify."""
+        existing = self.repo.find_manifest(chunk.tenant_id, chunk.chunk_id)
         token_key = keys.tokens(chunk.tenant_id, chunk.video_id, chunk.index)
-        side_key = keys.sideinfo(chunk.tenant_id, chunk.video_id, chunk.index)
-        existing = self.repo.find_manifest(chunk.tenant_id, manifest_id)
         if (
             existing
             and self.blobs.exists(token_key)
-            and _hash(self.blobs.get_bytes(token_key)) == existing.hash
+            and _intact(self.blobs, token_key, existing.hash)
         ):
+            side_key = keys.sideinfo(chunk.tenant_id, chunk.video_id, chunk.index)
             return _encode_output(existing, token_key, side_key)
-        inference_id = f"{manifest_id}-{blake3.blake3(chunk.key.encode()).hexdigest()[:8]}"
-        inv = self.codec.invoke_async(
-            chunk.key, inference_id=inference_id, content_type="video/mp4"
+        return None
+
+    def invoke_codec(self, chunk: ChunkRef) -> AsyncInvocation:
+        """Queue the chunk on the codec's async endpoint (input and output in S3)."""
+        return self.codec.invoke_async(
+            chunk.key, inference_id=encode_inference_id(chunk), content_type="video/mp4"
         )
-        raw = self.codec.wait(inv, self.settings.codec_timeout_seconds)
+
+    def store_encoded(self, chunk: ChunkRef, raw: bytes, *, output_key: str) -> EncodeOutput:
+        """Store the codec's answer for ``chunk``: tokens, side info and the manifest row."""
+        manifest_id = chunk.chunk_id
+        token_key = keys.tokens(chunk.tenant_id, chunk.video_id, chunk.index)
+        side_key = keys.sideinfo(chunk.tenant_id, chunk.video_id, chunk.index)
         try:
             result = json.loads(raw)
             blob = base64.b64decode(result["token_blob_b64"], validate=True)
             side = base64.b64decode(result["sideinfo_b64"], validate=True)
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise CodecError(f"malformed codec output for {manifest_id}: {exc}") from exc
         digest = _hash(blob)
         if result.get("token_hash") and result["token_hash"] != digest:
@@ -173,37 +206,57 @@ class Pipeline:
         self.blobs.put_bytes(token_key, blob, "application/x-sightline-tokens")
         self.blobs.put_bytes(side_key, side, "application/octet-stream")
         q = result.get("quality_stats") or {}
-        row = ManifestRow(
-            manifest_id=manifest_id,
-            tenant_id=chunk.tenant_id,
-            stream_id=chunk.stream_id or chunk.camera_id or chunk.video_id,
-            video_id=chunk.video_id,
-            t0=chunk.t0,
-            t1=chunk.t1,
-            codebook_id=result["codebook_id"],
-            model_id=result["model_id"],
-            token_uri=self.blobs.uri(token_key),
-            sideinfo_uri=self.blobs.uri(side_key),
-            byte_size=len(blob),
-            ratio=float(result["ratio"]),
-            bpp=result.get("bpp"),
-            hash=digest,
-            quality_stats=QualityStats(psnr=q.get("psnr"), ms_ssim=q.get("ms_ssim")),
-            tokens_shape=list(result.get("tokens_shape") or []),
-        )
+        try:
+            row = ManifestRow(
+                manifest_id=manifest_id,
+                tenant_id=chunk.tenant_id,
+                stream_id=chunk.stream_id or chunk.camera_id or chunk.video_id,
+                video_id=chunk.video_id,
+                t0=chunk.t0,
+                t1=chunk.t1,
+                codebook_id=result["codebook_id"],
+                model_id=result["model_id"],
+                token_uri=self.blobs.uri(token_key),
+                sideinfo_uri=self.blobs.uri(side_key),
+                byte_size=len(blob),
+                ratio=float(result["ratio"]),
+                bpp=result.get("bpp"),
+                hash=digest,
+                quality_stats=QualityStats(psnr=q.get("psnr"), ms_ssim=q.get("ms_ssim")),
+                tokens_shape=list(result.get("tokens_shape") or []),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CodecError(f"malformed codec output for {manifest_id}: {exc}") from exc
         self.repo.put_manifest(row)
         # The async output object is a transfer, not a record: drop it once stored.
-        self.blobs.delete_prefix(inv.output_key)
+        if output_key:
+            self.blobs.delete_prefix(output_key)
         return _encode_output(row, token_key, side_key)
 
     # ----- describe --------------------------------------------------------------
 
     def describe(self, work: ChunkWork) -> DescribeOutput:
         chunk = work.chunk
-        with tempfile.TemporaryDirectory(prefix="sl-describe-") as tmp:
-            clip = Path(tmp) / "chunk.mp4"
-            self.blobs.download_file(chunk.key, clip)
-            desc = self.describer.describe(clip, chunk)
+        # One tenant's backlog must not hold every model call: a slot per running describe
+        # (TenantThrottled when none is free; the state machine retries with backoff).
+        holder = f"{chunk.chunk_id}#describe"
+        limit = self.settings.tenant_describe_limit
+        if self.limiter is not None:
+            self.limiter.acquire(
+                chunk.tenant_id,
+                "describe",
+                holder,
+                limit=limit,
+                lease_s=self.settings.tenant_describe_lease_seconds,
+            )
+        try:
+            with tempfile.TemporaryDirectory(prefix="sl-describe-") as tmp:
+                clip = Path(tmp) / "chunk.mp4"
+                self.blobs.download_file(chunk.key, clip)
+                desc = self.describer.describe(clip, chunk)
+        finally:
+            if self.limiter is not None:
+                self.limiter.release(chunk.tenant_id, "describe", holder)
         key = keys.analysis(chunk.tenant_id, chunk.video_id, chunk.index)
         body = {
             "description": desc.description,
@@ -267,6 +320,8 @@ class Pipeline:
                     confidence=min(max(d.confidence, 0.0), 1.0),
                     bbox=d.bbox,
                     source=analysis.get("source", "detector"),
+                    wall_t0=chunk.wall_t0 + timedelta(seconds=start) if chunk.wall_t0 else None,
+                    wall_t1=chunk.wall_t0 + timedelta(seconds=end) if chunk.wall_t0 else None,
                 )
             )
         self.repo.replace_chunk_events(chunk.tenant_id, chunk.video_id, chunk.index, events)
@@ -300,15 +355,21 @@ class Pipeline:
             tags=work.describe.tags,
             text_embedding=vector,
             latent_embedding=latent["embedding"] if latent else None,
+            latent_model=latent.get("codebook_id") if latent else None,
             embedding_model=self.embedder.model_id,
             roi_suggestion=_union(boxes) if boxes else None,
+            wall_t0=chunk.wall_t0,
+            wall_t1=(
+                chunk.wall_t0 + timedelta(seconds=chunk.t1 - chunk.t0) if chunk.wall_t0 else None
+            ),
         )
         self.index.upsert(doc)
-        done = self.repo.get_video(chunk.tenant_id, chunk.video_id)
-        done_count = len(self.repo.list_manifests(chunk.tenant_id, chunk.video_id))
-        self.repo.update_video(
-            chunk.tenant_id, chunk.video_id, chunks_done=min(done_count, done.chunks_total)
-        )
+        if chunk.camera_id is None:  # a camera's progress is its watermark (live_commit)
+            done = self.repo.get_video(chunk.tenant_id, chunk.video_id)
+            done_count = len(self.repo.list_manifests(chunk.tenant_id, chunk.video_id))
+            self.repo.update_video(
+                chunk.tenant_id, chunk.video_id, chunks_done=min(done_count, done.chunks_total)
+            )
         return ChunkResult(
             chunk_index=chunk.index,
             manifest_id=doc.manifest_id,
@@ -360,6 +421,21 @@ class Pipeline:
         )
         self.bus.publish("VideoFailed", summary.model_dump(mode="json"))
         return summary
+
+
+def encode_inference_id(chunk: ChunkRef) -> str:
+    """The codec InferenceId of a chunk: stable across retries (SageMaker's notices carry
+    it back; the codec_jobs table maps it to the waiting task token)."""
+    return f"{chunk.chunk_id}-{blake3.blake3(chunk.key.encode()).hexdigest()[:8]}"
+
+
+def _intact(blobs: BlobStore, key: str, expected: str) -> bool:
+    """Whether a stored blob has the expected hash; one the store itself refuses as
+    corrupt counts as absent (the step rewrites it) rather than failing the step."""
+    try:
+        return _hash(blobs.get_bytes(key)) == expected
+    except CorruptData:
+        return False
 
 
 def _hash(data: bytes) -> str:
