@@ -57,7 +57,8 @@ class SearchConfig(_Model):
     # Collection names: 3-32 lowercase letters, digits and hyphens.
     collection_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,27}$")] = "sightline"
     index_name: str = c.SEARCH_INDEX
-    text_dimensions: Annotated[int, Field(ge=1, le=16000)] = 384
+    # The embedder's dimension: Titan Text Embeddings V2 gives 256, 512 or 1024.
+    text_dimensions: Annotated[int, Field(ge=1, le=16000)] = 512
     # The latent embedding is the chunk's token histogram: one bin per codebook entry.
     latent_dimensions: Annotated[int, Field(ge=1, le=16000)] = 1024
     standby_replicas: bool = True
@@ -102,8 +103,10 @@ def _default_functions() -> dict[str, FunctionConfig]:
     return {
         "probe": FunctionConfig(memory_mb=1024, timeout_seconds=300, ephemeral_storage_mb=10240),
         "chunk": FunctionConfig(memory_mb=3008, timeout_seconds=900, ephemeral_storage_mb=10240),
-        # Waits on the async endpoint (up to codec_timeout_seconds) without doing the work.
-        "encode": FunctionConfig(memory_mb=512, timeout_seconds=900, ephemeral_storage_mb=1024),
+        # Queues the chunk on the codec and returns (the Encode state waits for its task
+        # token, not this Lambda); codec_callback stores the result when the notice comes.
+        "encode": FunctionConfig(memory_mb=512, timeout_seconds=60),
+        c.CODEC_CALLBACK_FUNCTION: FunctionConfig(memory_mb=1024, timeout_seconds=120),
         "describe": FunctionConfig(memory_mb=3008, timeout_seconds=600, ephemeral_storage_mb=2048),
         "latent": FunctionConfig(memory_mb=1024, timeout_seconds=120),
         "events": FunctionConfig(memory_mb=512, timeout_seconds=120),
@@ -114,6 +117,13 @@ def _default_functions() -> dict[str, FunctionConfig]:
         c.INDEX_BOOTSTRAP_FUNCTION: FunctionConfig(memory_mb=256, timeout_seconds=600),
         c.API_FUNCTION: FunctionConfig(memory_mb=1024, timeout_seconds=29),
         c.AUTHORIZER_FUNCTION: FunctionConfig(memory_mb=512, timeout_seconds=10),
+        # live_clip's steps: each Lambda times out before its Task's TimeoutSeconds does.
+        "live_plan": FunctionConfig(memory_mb=512, timeout_seconds=90),
+        # A window is at most 100 MB per GetClip piece; joining pieces re-encodes.
+        "live_fetch": FunctionConfig(
+            memory_mb=2048, timeout_seconds=540, ephemeral_storage_mb=2048
+        ),
+        "live_commit": FunctionConfig(memory_mb=256, timeout_seconds=45),
     }
 
 
@@ -123,6 +133,12 @@ class PipelineConfig(_Model):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     chunk_seconds: Annotated[float, Field(gt=1, le=120)] = 10.0
     codec_timeout_seconds: Annotated[int, Field(ge=60, le=880)] = 840
+    # SageMaker's queue TTL for one request (scale-from-zero start included); with the
+    # 900-s invocation cap it stays under the Encode state's 3600-s TimeoutSeconds.
+    codec_request_ttl_seconds: Annotated[int, Field(ge=60, le=2700)] = 2400
+    # Per-tenant concurrency: codec requests in flight and describe calls at once.
+    tenant_encode_limit: Annotated[int, Field(ge=0, le=1000)] = 8
+    tenant_describe_limit: Annotated[int, Field(ge=0, le=1000)] = 8
     # Where cdk/build_layers.py put the built layers (relative to the repository root).
     layer_build_dir: str = c.DEFAULT_LAYER_BUILD_DIR
     model_build_dir: str = c.DEFAULT_MODEL_BUILD_DIR
@@ -141,13 +157,39 @@ class PipelineConfig(_Model):
         return self
 
 
-class BedrockConfig(_Model):
-    """Foundation models the describe/events/index steps may invoke (config only for now)."""
+# Titan Text Embeddings V2 returns 256, 512 or 1024 dimensions.
+TITAN_V2_DIMENSIONS = (256, 512, 1024)
 
+
+class BedrockConfig(_Model):
+    """Which provider serves the describe and embedding ports on AWS, and the Bedrock models
+    they call: one describe model (frames in, text and tool use out) and one embedding
+    model in ``model_ids``. Each function is granted only the model it calls."""
+
+    describer: Literal["bedrock", "local"] = "bedrock"
+    embedder: Literal["bedrock", "local"] = "bedrock"
     model_ids: list[str] = [
         "amazon.nova-lite-v1:0",
         "amazon.titan-embed-text-v2:0",
     ]
+
+    @property
+    def describe_model_id(self) -> str:
+        return next(m for m in self.model_ids if "embed" not in m)
+
+    @property
+    def embed_model_id(self) -> str:
+        return next(m for m in self.model_ids if "embed" in m)
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> BedrockConfig:
+        embed = [m for m in self.model_ids if "embed" in m]
+        other = [m for m in self.model_ids if "embed" not in m]
+        if self.embedder == "bedrock" and len(embed) != 1:
+            raise ValueError("bedrock.model_ids needs exactly one embedding model")
+        if self.describer == "bedrock" and len(other) != 1:
+            raise ValueError("bedrock.model_ids needs exactly one describe model")
+        return self
 
 
 class ApiConfig(_Model):
@@ -173,12 +215,60 @@ class ApiConfig(_Model):
 
 
 class LiveConfig(_Model):
-    # live_clip is built later: its ARN is "arn:<partition>:states:<region>:<account>:
-    # stateMachine:<live_clip_state_machine_name>".
+    # The live_clip state machine (cdk/stacks/live.py) is named this; the cameras' schedules
+    # and the API address it as "arn:<partition>:states:<region>:<account>:stateMachine:<name>".
     live_clip_state_machine_name: str = "sightline-live-clip"
     # KVS streams the live role may read: "arn:...:kinesisvideo:...:stream/<prefix>*/*".
     kvs_stream_name_prefix: str = "sightline-"
     schedule_group_name: str = "sightline-cameras"
+
+
+class OidcConfig(_Model):
+    """The identity provider the web page signs people in with: the authorization-code flow
+    with PKCE (a public client: no secret in the page). Empty: the page asks for a token.
+
+    Register ``https://<the distribution's or web.domain_names' host>/`` as the client's
+    redirect (and sign-out) URL; the token it returns must carry org_id/project_id claims.
+    """
+
+    provider_name: str = ""
+    authorization_endpoint: Annotated[str, Field(pattern=r"^(https://\S+)?$")] = ""
+    token_endpoint: Annotated[str, Field(pattern=r"^(https://\S+)?$")] = ""
+    end_session_endpoint: Annotated[str, Field(pattern=r"^(https://\S+)?$")] = ""
+    client_id: str = ""
+    scopes: list[str] = ["openid", "email", "profile"]
+    # Which token the API gets: its audience must be api.jwt_audience.
+    token_field: Literal["id_token", "access_token"] = "id_token"
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcConfig:
+        if self.client_id and not (self.authorization_endpoint and self.token_endpoint):
+            raise ValueError("web.oidc needs authorization_endpoint and token_endpoint")
+        return self
+
+
+class WebConfig(_Model):
+    """The web page: S3 + CloudFront (origin access control), the API under /v1/*."""
+
+    enabled: bool = True
+    oidc: OidcConfig = OidcConfig()
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
+    # A custom domain: names plus an ACM certificate in us-east-1 (CloudFront's region).
+    domain_names: list[str] = []
+    certificate_arn: str | None = None
+    # ISO 3166-1 alpha-2 countries allowed to load the page; empty: everywhere.
+    geo_allow: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = []
+    # A WAFv2 web ACL with CLOUDFRONT scope (created in us-east-1), by ARN.
+    web_acl_arn: str | None = None
+    # CloudFront keeps the page this long between deployments (which invalidate it anyway).
+    cdn_max_age_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    log_expiry_days: Annotated[int, Field(ge=1)] = 90
+
+    @model_validator(mode="after")
+    def _domain(self) -> WebConfig:
+        if bool(self.domain_names) != bool(self.certificate_arn):
+            raise ValueError("web.domain_names and web.certificate_arn go together")
+        return self
 
 
 class EnvironmentConfig(_Model):
@@ -200,7 +290,19 @@ class EnvironmentConfig(_Model):
     bedrock: BedrockConfig = BedrockConfig()
     api: ApiConfig = ApiConfig()
     live: LiveConfig = LiveConfig()
+    web: WebConfig = WebConfig()
     tags: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _embedding_fits_the_index(self) -> EnvironmentConfig:
+        if self.bedrock.embedder == "bedrock" and (
+            self.search.text_dimensions not in TITAN_V2_DIMENSIONS
+        ):
+            raise ValueError(
+                f"search.text_dimensions must be one of {TITAN_V2_DIMENSIONS} with the Titan "
+                f"V2 embedder (it is {self.search.text_dimensions})"
+            )
+        return self
 
     @property
     def removal_policy(self) -> RemovalPolicy:

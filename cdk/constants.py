@@ -19,10 +19,13 @@ STATE_MACHINES_DIR = REPO_ROOT / "state_machines"
 CODEC_PACKAGE_DIR = REPO_ROOT / "sagemaker_models"
 CODEC_WEIGHTS_DIR = CODEC_PACKAGE_DIR / "codec" / "weights"
 CORE_LIBRARY_DIR = CORE_LAYER_DIR / "python" / "sightline"
+# The web page's static files (served locally by `sightline up`, on AWS from S3).
+WEB_DIR = REPO_ROOT / "sightline_local" / "web"
 DEFAULT_LAYER_BUILD_DIR = "build/layers"
 DEFAULT_MODEL_BUILD_DIR = "build/model"
 INGEST_ASL = STATE_MACHINES_DIR / "ingest_video.asl.json"
 PROCESS_CHUNK_ASL = STATE_MACHINES_DIR / "process_chunk.asl.json"
+LIVE_CLIP_ASL = STATE_MACHINES_DIR / "live_clip.asl.json"
 
 # ----- cdk.json context keys -----------------------------------------------------------------
 CONTEXT_ENVIRONMENTS = "sightline:environments"
@@ -37,17 +40,34 @@ PIPELINE_STACK = "Pipeline"
 API_STACK = "Api"
 LIVE_STACK = "Live"
 OBSERVABILITY_STACK = "Observability"
+WEB_STACK = "Web"
 
 # ----- storage ------------------------------------------------------------------------------
 # Logical table names; the DynamoDB table is "<table_prefix><name>" (adapters/aws.py).
-TABLES = ("videos", "manifests", "events", "cameras", "idempotency", "audit", "api_keys")
+TABLES = (
+    "videos",
+    "manifests",
+    "events",
+    "cameras",
+    "camera_windows",
+    "idempotency",
+    "audit",
+    "api_keys",
+    *("usage", "codec_jobs", "tenant_limits"),
+)
+# Written only by the pipeline's workers: Bedrock token use per call and tenant, the codec
+# jobs waiting for their notice (InferenceId -> task token), per-tenant concurrency slots.
+WORKER_TABLES = ("usage", "codec_jobs", "tenant_limits")
 PIPELINE_TABLES = ("videos", "manifests", "events")
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
-TTL_TABLES = ("idempotency",)
+TTL_TABLES = ("idempotency", "codec_jobs", "tenant_limits")
 # Source uploads land at "<org>/<project>/videos/<video_id>/source/<file>" (sightline.keys).
 SOURCE_KEY_WILDCARD = "*/videos/*/source/*"
+# A camera's clips are its chunks: "<org>/<project>/videos/cam_<id>/derived/chunks/<n>.mp4"
+# (sightline.keys.chunk with the camera id as the video id); live_fetch writes only these.
+LIVE_CHUNK_KEY_WILDCARD = "*/videos/cam_*/derived/chunks/*"
 # SageMaker async transfer objects: written by the endpoint, deleted by the encode step.
 CODEC_TRANSFER_PREFIX = "codec/"
 CODEC_OUTPUT_PREFIX = "codec/async-output/"
@@ -73,14 +93,19 @@ S3_TRIGGER_FUNCTION = "s3_trigger"
 INDEX_BOOTSTRAP_FUNCTION = "index_bootstrap"
 API_FUNCTION = "api"
 AUTHORIZER_FUNCTION = "authorizer"
+# Subscribed to the codec endpoint's success/error SNS topics; completes the Encode task.
+CODEC_CALLBACK_FUNCTION = "codec_callback"
+# The steps of live_clip (cdk/stacks/live.py), started by the cameras' schedules.
+LIVE_STEPS = ("live_plan", "live_fetch", "live_commit")
 
 # ASL DefinitionSubstitutions: ${<Step>FunctionArn} and the nested state machine.
 PROCESS_CHUNK_SUBSTITUTION = "ProcessChunkStateMachineArn"
 
 
 def function_substitution(step: str) -> str:
-    """``probe`` -> ``ProbeFunctionArn`` (the placeholder the ASL files use)."""
-    return f"{step.capitalize()}FunctionArn"
+    """``probe`` -> ``ProbeFunctionArn``, ``live_plan`` -> ``LivePlanFunctionArn``: the
+    placeholder the ASL files use (``sightline_local.runtime._camel`` renders them locally)."""
+    return "".join(part.capitalize() for part in step.split("_")) + "FunctionArn"
 
 
 # The layers a function loads, by name: "core" is layers/core; the others are built by
@@ -101,11 +126,18 @@ FUNCTION_LAYERS: dict[str, tuple[str, ...]] = {
     "events": (LAYER_CORE, LAYER_DEPS),
     "index": (LAYER_CORE, LAYER_DEPS, LAYER_EMBED, LAYER_SEARCH),
     "finalize": (LAYER_CORE, LAYER_DEPS),
-    "fail": (LAYER_CORE, LAYER_DEPS),
+    # fail removes a video's documents from the index.
+    "fail": (LAYER_CORE, LAYER_DEPS, LAYER_SEARCH),
     S3_TRIGGER_FUNCTION: (LAYER_CORE, LAYER_DEPS),
     INDEX_BOOTSTRAP_FUNCTION: (LAYER_CORE, LAYER_DEPS, LAYER_SEARCH),
-    API_FUNCTION: (LAYER_CORE, LAYER_DEPS),
+    # The API searches the OpenSearch index (opensearch-py is in the search layer).
+    API_FUNCTION: (LAYER_CORE, LAYER_DEPS, LAYER_SEARCH),
     AUTHORIZER_FUNCTION: (LAYER_CORE, LAYER_DEPS),
+    CODEC_CALLBACK_FUNCTION: (LAYER_CORE, LAYER_DEPS),
+    "live_plan": (LAYER_CORE, LAYER_DEPS),
+    # ffmpeg joins the pieces of a window whose codec changed mid-window.
+    "live_fetch": (LAYER_CORE, LAYER_DEPS, LAYER_MEDIA),
+    "live_commit": (LAYER_CORE, LAYER_DEPS),
 }
 
 # ----- environment variables (read by sightline.config.Settings and Powertools) ---------------
@@ -121,6 +153,11 @@ ENV_TABLE_PREFIX = "SIGHTLINE_TABLE_PREFIX"
 ENV_CODEC_ENDPOINT_NAME = "SIGHTLINE_CODEC_ENDPOINT_NAME"
 ENV_EVENT_BUS_NAME = "SIGHTLINE_EVENT_BUS_NAME"
 ENV_INGEST_STATE_MACHINE_ARN = "SIGHTLINE_INGEST_STATE_MACHINE_ARN"
+# Live cameras: the cameras API creates schedules that start live_clip.
+ENV_SCHEDULER = "SIGHTLINE_SCHEDULER"
+ENV_LIVE_CLIP_STATE_MACHINE_ARN = "SIGHTLINE_LIVE_CLIP_STATE_MACHINE_ARN"
+ENV_LIVE_SCHEDULER_GROUP = "SIGHTLINE_LIVE_SCHEDULER_GROUP"
+ENV_LIVE_SCHEDULER_ROLE_ARN = "SIGHTLINE_LIVE_SCHEDULER_ROLE_ARN"
 ENV_CHUNK_SECONDS = "SIGHTLINE_CHUNK_SECONDS"
 ENV_CODEC_TIMEOUT_SECONDS = "SIGHTLINE_CODEC_TIMEOUT_SECONDS"
 ENV_FFMPEG = "SIGHTLINE_FFMPEG"
@@ -134,6 +171,19 @@ ENV_SEARCH_ENDPOINT = "SIGHTLINE_SEARCH_ENDPOINT"
 ENV_SEARCH_INDEX = "SIGHTLINE_SEARCH_INDEX"
 ENV_SEARCH_SERVICE = "SIGHTLINE_SEARCH_SERVICE"
 ENV_BEDROCK_MODEL_IDS = "SIGHTLINE_BEDROCK_MODEL_IDS"
+# Which provider serves each model port on AWS (sightline.config.Settings).
+ENV_DESCRIBER = "SIGHTLINE_DESCRIBER"
+ENV_EMBEDDER = "SIGHTLINE_EMBEDDER"
+ENV_INDEX = "SIGHTLINE_INDEX"
+ENV_BEDROCK_DESCRIBE_MODEL_ID = "SIGHTLINE_BEDROCK_DESCRIBE_MODEL_ID"
+ENV_BEDROCK_EMBED_MODEL_ID = "SIGHTLINE_BEDROCK_EMBED_MODEL_ID"
+ENV_BEDROCK_EMBED_DIMENSIONS = "SIGHTLINE_BEDROCK_EMBED_DIMENSIONS"
+ENV_SEARCH_TEXT_DIMENSIONS = "SIGHTLINE_SEARCH_TEXT_DIMENSIONS"
+ENV_SEARCH_LATENT_DIMENSIONS = "SIGHTLINE_SEARCH_LATENT_DIMENSIONS"
+# The codec's async requests and the per-tenant concurrency limits.
+ENV_CODEC_REQUEST_TTL_SECONDS = "SIGHTLINE_CODEC_REQUEST_TTL_SECONDS"
+ENV_TENANT_ENCODE_LIMIT = "SIGHTLINE_TENANT_ENCODE_LIMIT"
+ENV_TENANT_DESCRIBE_LIMIT = "SIGHTLINE_TENANT_DESCRIBE_LIMIT"
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"

@@ -99,8 +99,12 @@ class Names:
         return _arn("states", f"execution:{state_machine}:*")
 
     @property
+    def live_clip_state_machine(self) -> str:
+        return self.cfg.live.live_clip_state_machine_name
+
+    @property
     def live_clip_state_machine_arn(self) -> str:
-        return self.state_machine_arn(self.cfg.live.live_clip_state_machine_name)
+        return self.state_machine_arn(self.live_clip_state_machine)
 
     def state_machine_log_group(self, name: str) -> str:
         return f"/aws/vendedlogs/states/{name}"
@@ -133,10 +137,11 @@ class Names:
             f"{codec.image_repository}:{codec.image_tag}"
         )
 
-    def bedrock_model_arns(self) -> list[str]:
+    def bedrock_model_arns(self, model_ids: list[str] | None = None) -> list[str]:
+        """Foundation-model ARNs of ``model_ids`` (default: every configured model)."""
         return [
             _arn("bedrock", f"foundation-model/{model_id}", account=False)
-            for model_id in self.cfg.bedrock.model_ids
+            for model_id in (self.cfg.bedrock.model_ids if model_ids is None else model_ids)
         ]
 
     # ----- search -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from cdk.stacks.observability import ObservabilityStack
 from cdk.stacks.pipeline import PipelineStack
 from cdk.stacks.search import SearchStack
 from cdk.stacks.storage import StorageStack
+from cdk.stacks.web import WebStack
 
 
 class SightlineStage(Stage):
@@ -106,11 +107,34 @@ class SightlineStage(Stage):
             c.LIVE_STACK,
             cfg=cfg,
             names=names,
-            description=f"Sightline {cfg.name}: camera schedules and stream access",
+            data_key=self.storage.data_key,
+            layer_build_dir=layer_dir,
+            description=f"Sightline {cfg.name}: live_clip, camera schedules and stream access",
             **common,
         )
 
-        functions = [*c.PIPELINE_STEPS, c.S3_TRIGGER_FUNCTION, c.INDEX_BOOTSTRAP_FUNCTION]
+        # The review page: only where there is an API for it to call.
+        self.web: WebStack | None = None
+        if cfg.web.enabled and self.api is not None:
+            self.web = WebStack(
+                self,
+                c.WEB_STACK,
+                cfg=cfg,
+                names=names,
+                api=self.api.api,
+                description=f"Sightline {cfg.name}: web page (S3 + CloudFront)",
+                **common,
+            )
+        # live_clip starts process_chunk and publishes to the bus by name.
+        self.live.add_stack_dependency(self.pipeline)
+
+        functions = [
+            *c.PIPELINE_STEPS,
+            c.CODEC_CALLBACK_FUNCTION,
+            c.S3_TRIGGER_FUNCTION,
+            c.INDEX_BOOTSTRAP_FUNCTION,
+            *c.LIVE_STEPS,
+        ]
         if self.api is not None:
             functions += [c.API_FUNCTION, c.AUTHORIZER_FUNCTION]
         self.observability = ObservabilityStack(
@@ -119,14 +143,18 @@ class SightlineStage(Stage):
             cfg=cfg,
             names=names,
             function_names=functions,
-            state_machine_names=[names.ingest_state_machine, names.process_chunk_state_machine],
+            state_machine_names=[
+                names.ingest_state_machine,
+                names.process_chunk_state_machine,
+                names.live_clip_state_machine,
+            ],
             dead_letter_queue_names=[q.queue.queue_name for q in self.pipeline.dead_letter_queues],
             api_name=self.api.api.rest_api_name if self.api else None,
             api_stage=cfg.api.stage_name if self.api else None,
             description=f"Sightline {cfg.name}: dashboard and alarms",
             **common,
         )
-        for stack in (self.pipeline, self.models, self.search, self.api):
+        for stack in (self.pipeline, self.models, self.search, self.api, self.live):
             if stack is not None:
                 self.observability.add_stack_dependency(stack)
 

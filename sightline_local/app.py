@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sightline import factory
+from sightline import factory, handlers
 from sightline.config import Settings, get_settings
 from sightline.models import VideoStatus
 from sightline.ports import SearchFilters
@@ -102,6 +102,15 @@ class LocalApp:
                 "end_s": h.t1,
                 "score": round(h.score, 4),
                 "description": h.description,
+                **(
+                    {
+                        "camera_id": h.camera_id,
+                        "start": _iso(getattr(h, "wall_t0", None)),
+                        "end": _iso(getattr(h, "wall_t1", None)),
+                    }
+                    if h.camera_id
+                    else {}
+                ),
             }
             for h in hits
         ]
@@ -112,9 +121,17 @@ class LocalApp:
         tenant_id: str | None = None,
         video_id: str | None = None,
         event_type: str | None = None,
+        camera: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Events merged across chunks; ``camera`` (a name or id) gives that camera's, with
+        wall-clock ``start``/``end``."""
         tenant = self.tenant(tenant_id)
-        videos = [video_id] if video_id else [v.video_id for v in self.repo.list_videos(tenant)]
+        if camera:
+            videos = [handlers.cameras().resolve(tenant, camera).camera_id]
+        elif video_id:
+            videos = [video_id]
+        else:
+            videos = [v.video_id for v in self.repo.list_videos(tenant)]
         out: list[dict[str, Any]] = []
         for vid in videos:
             out.extend(
@@ -126,3 +143,7 @@ class LocalApp:
 
     def videos(self, *, tenant_id: str | None = None) -> list[dict[str, Any]]:
         return [v.model_dump(mode="json") for v in self.repo.list_videos(self.tenant(tenant_id))]
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None

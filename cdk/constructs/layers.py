@@ -17,7 +17,7 @@ ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".stamp"]
 _DESCRIPTIONS = {
     c.LAYER_CORE: "Sightline domain library (layers/core/python)",
     c.LAYER_DEPS: "Runtime dependencies of the core library",
-    c.LAYER_MEDIA: "Static ffmpeg (bin/) for probe and chunk",
+    c.LAYER_MEDIA: "Static ffmpeg (bin/) for probe, chunk and live_fetch",
     c.LAYER_VISION: "ONNX Runtime + OpenCV for the local describer",
     c.LAYER_EMBED: "ONNX Runtime + tokenizers + MiniLM for the local embedder",
     c.LAYER_SEARCH: "OpenSearch client",

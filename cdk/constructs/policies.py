@@ -38,6 +38,8 @@ class DataAccess:
     list: bool = False
     tables_read: Sequence[str] = ()
     tables_write: Sequence[str] = ()
+    # Object keys the read/write/delete actions cover ("*": every key of the data bucket).
+    objects: str = "*"
 
     @property
     def touches_bucket(self) -> bool:
@@ -56,9 +58,11 @@ def data_statements(
     ]
     if object_actions:
         # Keys start with the tenant ("<org>/<project>/videos/..."), so no fixed prefix
-        # narrows the object ARN further.
+        # narrows the object ARN; a key pattern (``access.objects``) may.
         out.append(
-            iam.PolicyStatement(actions=object_actions, resources=[names.data_objects_arn()])
+            iam.PolicyStatement(
+                actions=object_actions, resources=[names.data_objects_arn(access.objects)]
+            )
         )
     if access.list:
         out.append(iam.PolicyStatement(actions=list(S3_LIST), resources=[names.data_bucket_arn]))

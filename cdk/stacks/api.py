@@ -22,7 +22,12 @@ from cdk.constructs.layers import SightlineLayers
 from cdk.constructs.policies import DataAccess, data_statements, statement
 from cdk.constructs.search_access import grant_search_access
 from cdk.naming import Names
-from cdk.stacks.pipeline import acknowledge_object_wildcard, runtime_environment
+from cdk.stacks.live import camera_api_environment, grant_camera_schedules
+from cdk.stacks.pipeline import (
+    acknowledge_object_wildcard,
+    runtime_environment,
+    search_environment,
+)
 
 # Routes anyone may call (load balancer checks, the OpenAPI document).
 PUBLIC_ROUTES = (("health",), ("v1", "openapi.json"))
@@ -61,15 +66,22 @@ class ApiStack(Stack):
                 c.ENV_JWT_ISSUER: api_cfg.jwt_issuer,
                 c.ENV_JWT_AUDIENCE: api_cfg.jwt_audience,
                 c.ENV_JWKS_URL: api_cfg.jwks_url,
-                c.ENV_SEARCH_ENDPOINT: search_endpoint,
-                c.ENV_SEARCH_INDEX: cfg.search.index_name,
-                c.ENV_SEARCH_SERVICE: search_service,
+                **search_environment(cfg, search_endpoint, search_service),
             }
         )
+        # Every table but the pipeline workers' own (usage, codec jobs, tenant slots).
+        api_tables = tuple(t for t in c.TABLES if t not in c.WORKER_TABLES)
         api_access = DataAccess(
-            read=True, write=True, delete=True, list=True, tables_write=c.TABLES
+            read=True, write=True, delete=True, list=True, tables_write=api_tables
         )
         api_statements = data_statements(names, api_access, data_key_arn=data_key.key_arn)
+        if cfg.bedrock.embedder == "bedrock":
+            # Text searches embed the query with the index's embedding model.
+            api_statements.append(
+                statement(
+                    ["bedrock:InvokeModel"], names.bedrock_model_arns([cfg.bedrock.embed_model_id])
+                )
+            )
         api_statements.append(
             statement(
                 ["states:StartExecution"], [names.state_machine_arn(names.ingest_state_machine)]
@@ -84,13 +96,15 @@ class ApiStack(Stack):
             runtime=runtime,
             architecture=architecture,
             layers=layers.for_function(c.API_FUNCTION),
-            environment=env,
+            # Only the API manages camera schedules (the authorizer shares the rest).
+            environment={**env, **camera_api_environment(names)},
             settings=cfg.pipeline.function(c.API_FUNCTION),
             log_retention=cfg.log_retention,
             removal_policy=cfg.removal_policy,
             statements=api_statements,
         )
         acknowledge_object_wildcard(self.api_function.role, names)
+        grant_camera_schedules(self.api_function.role, names)
         grant_search_access(
             self,
             "ApiSearch",

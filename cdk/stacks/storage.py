@@ -95,6 +95,18 @@ class StorageStack(Stack):
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix="data/",
             lifecycle_rules=lifecycle,
+            # The web page PUTs uploads straight here with a presigned URL (the signature is
+            # the authorization; CORS only lets the browser send it): PUT alone, no reads.
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.PUT],
+                    allowed_origins=[f"https://{d}" for d in cfg.web.domain_names] or ["*"],
+                    allowed_headers=["content-type"],
+                    max_age=3600,
+                )
+            ]
+            if cfg.web.enabled
+            else None,
             removal_policy=removal,
         )
         # "Object Created" events go to EventBridge (the ingest trigger). Set on the L1

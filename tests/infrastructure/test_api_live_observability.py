@@ -57,10 +57,22 @@ def test_prod_api_has_a_waf(prod: Synth) -> None:
 def test_live_schedules_start_live_clip_and_kvs_reads_are_scoped(dev: Synth) -> None:
     t = dev.template(dev.stage.live)
     t.has_resource_properties("AWS::Scheduler::ScheduleGroup", {"Name": "sightline-cameras-dev"})
-    policy = next(iter(t.find_resources("AWS::IAM::Policy").values()))
+    roles = t.find_resources(
+        "AWS::IAM::Role", {"Properties": {"RoleName": "sightline-dev-live-scheduler"}}
+    )
+    (role_id,) = roles
+    (policy,) = [
+        p
+        for p in t.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "states:StartExecution"
-    assert "stateMachine:sightline-dev-live-clip" in str(statement["Resource"])
+    (machine,) = t.find_resources(
+        "AWS::StepFunctions::StateMachine",
+        {"Properties": {"StateMachineName": "sightline-dev-live-clip"}},
+    )
+    assert statement["Resource"] == {"Ref": machine}
     managed = next(iter(t.find_resources("AWS::IAM::ManagedPolicy").values()))
     (kvs,) = managed["Properties"]["PolicyDocument"]["Statement"]
     assert sorted(kvs["Action"]) == [

@@ -7,6 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from sightline import handlers
 from sightline.api.context import api_context, principal_of
 from sightline.api.schemas import EventList
 from sightline.services.queries import merge_events
@@ -24,9 +25,17 @@ def list_events(
 ) -> EventList:
     ctx = api_context()
     who = principal_of(router.current_event)
-    videos = [video_id] if video_id else [v.video_id for v in ctx.repo.list_videos(who.tenant_id)]
+    if video_id:
+        streams = [video_id]
+    elif camera_id:
+        # A camera's events are stored under its id (404 for another tenant's camera).
+        streams = [handlers.cameras().cameras.get(who.tenant_id, camera_id).camera_id]
+    else:
+        streams = [v.video_id for v in ctx.repo.list_videos(who.tenant_id)] + [
+            c.camera_id for c in handlers.cameras().cameras.list(who.tenant_id)
+        ]
     out = []
-    for vid in videos:
+    for vid in streams:
         for e in merge_events(ctx.repo.list_events(who.tenant_id, vid)):
             if type and e["type"] != type:
                 continue
