@@ -24,6 +24,9 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null)
+	@# Debian's Chromium for the browser tests (tests/browser drive it with Playwright).
+	@command -v chromium >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 install: system-deps $(VENV)/.installed
 

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sightline.api.security import AuthError
 from sightline.config import get_settings
+from sightline_local import web_assets
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class _Context:
 
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: a burst of concurrent clients then
+    # finds connections reset (measured with `sightline bench load`).
+    request_queue_size = 128
 
     def __init__(self, port: int, *, rate: float = 50.0, burst: int = 100) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
@@ -74,6 +78,10 @@ class ApiServer(ThreadingHTTPServer):
         from sightline.services.auth import authenticator
 
         self.api = lambda_handler
+        # One event at a time, as a Lambda instance runs: Powertools keeps the current event
+        # in class state (BaseRouter.current_event), so two threads in the resolver at once
+        # could answer one caller with another's principal.
+        self.api_lock = threading.Lock()
         self.auth = authenticator()
         self.limiter = RateLimiter(rate, burst)
         self.settings = get_settings()
@@ -142,6 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         url = urlsplit(self.path)
         path = url.path
+        # The web page (public; its API calls carry the token) and the local dev-token button.
+        if web_assets.handle(self, url, self.server.settings):
+            return
         headers = {k: v for k, v in self.headers.items()}
         principal = None
         if not path.startswith(PUBLIC):
@@ -166,7 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._problem(*err)
                 return
             event = self._event(url, headers, body, principal, staged)
-            response = self.server.api(event, _Context())
+            with self.server.api_lock:
+                response = self.server.api(event, _Context())
             self._respond(response)
         finally:
             if staged is not None:
@@ -302,11 +314,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.streams.remove(entry)
 
 
-def serve(port: int) -> None:
-    server = ApiServer(port)
+def serve(port: int, *, rate: float = 50.0, burst: int = 100) -> None:
+    from sightline_local.live import ScheduleRunner
+    from sightline_local.runtime import resume_unfinished
+
+    server = ApiServer(port, rate=rate, burst=burst)
+    # Ingests that a killed process left unfinished continue here (sightline_local.recovery).
+    resumed = resume_unfinished()
+    if resumed:
+        print(f"resumed {len(resumed)} unfinished ingest(s)", flush=True)
+    # Cameras: their schedules fire while the server runs (EventBridge Scheduler on AWS).
+    runner = ScheduleRunner().start()
     print(
         f"Sightline API on http://127.0.0.1:{server.server_address[1]}  "
-        f"(Swagger UI at /swagger, data in {server.settings.home})",
+        f"(the web page at /, Swagger UI at /swagger, data in {server.settings.home})",
         flush=True,
     )
     try:
@@ -314,4 +335,5 @@ def serve(port: int) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        runner.stop()
         server.server_close()

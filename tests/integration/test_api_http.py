@@ -227,7 +227,9 @@ def test_upload_flow_search_and_events(uploaded: dict[str, Any]) -> None:
     assert status == 200 and res["hits"][0]["video_id"] == vid
     hit = res["hits"][0]
     assert {"manifest_id", "score", "t0", "t1", "start_s", "end_s", "description"} <= set(hit)
-    status, _, res = c.call("POST", "/v1/search/similar", {"manifest_id": hit["manifest_id"]})
+    status, _, res = c.call(
+        "POST", "/v1/search/similar", {"manifest_id": hit["manifest_id"], "include_self": True}
+    )
     assert status == 200 and res["hits"][0]["manifest_id"] == hit["manifest_id"]
 
 

@@ -32,7 +32,17 @@ from sightline.api.errors import (
     TooManyRequests,
     UnsupportedMediaType,
 )
-from sightline.api.routers import events, ingest, keys, media, search, videos, webhooks
+from sightline.api.routers import (
+    cameras,
+    events,
+    ingest,
+    keys,
+    media,
+    playback,
+    search,
+    videos,
+    webhooks,
+)
 from sightline.api.security import AuthError, Forbidden
 from sightline.config import get_settings
 from sightline.errors import (
@@ -116,7 +126,7 @@ class SightlineResolver(APIGatewayRestResolver):
 
 def build_app() -> APIGatewayRestResolver:
     app = SightlineResolver(enable_validation=True)
-    for module in (videos, ingest, events, search, media, keys, webhooks):
+    for module in (videos, ingest, events, search, media, keys, webhooks, playback, cameras):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/health", include_in_schema=True, summary="Liveness")
