@@ -46,6 +46,7 @@ def _print_json(obj: Any) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     app = _app()
+    _resume_own(app, [Path(p) for p in args.paths], args.tenant)
     worst = 0
     for raw in args.paths:
         path = Path(raw)
@@ -75,6 +76,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return worst
 
 
+def _resume_own(app: Any, paths: list[Path], tenant_id: str | None) -> None:
+    """An earlier `sightline ingest` of these files that was killed left them unfinished:
+    resume them here (only them: this process exits once its own files are done)."""
+    from sightline.services.ingest import video_id_for
+    from sightline.services.media import file_hash
+    from sightline_local.runtime import resume_unfinished
+
+    tenant = app.tenant(tenant_id)
+    ids = {video_id_for(tenant, file_hash(p)) for p in paths if p.is_file()}
+    if ids:
+        resume_unfinished(ids)
+
+
 def _print_ingest(path: Path, r: dict[str, Any]) -> None:
     print(
         f"{path.name}: {r['status']}  video_id={r['video_id']}  chunks={r['chunks']}"
@@ -88,7 +102,17 @@ def _print_ingest(path: Path, r: dict[str, Any]) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    hits = _app().search(args.text, tenant_id=args.tenant, k=args.k, video_id=args.video)
+    if (args.text is None) == (args.like is None):
+        print("sightline search: give TEXT or --like VIDEO_ID@SECONDS", file=sys.stderr)
+        return EXIT_USAGE
+    if args.like is not None:
+        try:
+            hits = _search_like(args)
+        except ValueError as exc:
+            print(f"sightline search: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        hits = _app().search(args.text, tenant_id=args.tenant, k=args.k, video_id=args.video)
     if args.json:
         _print_json({"hits": hits})
     else:
@@ -100,16 +124,116 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_like(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The chunks most like the one covering VIDEO_ID@SECONDS (latent similarity), itself
+    left out; the hits shaped as ``search`` prints them."""
+    from sightline import factory
+    from sightline.config import get_settings
+    from sightline.ports import SearchFilters
+    from sightline.services.queries import SimilarityService, chunk_at, parse_video_at
+    from sightline.services.repository import Repository
+
+    video_id, seconds = parse_video_at(args.like)
+    tenant = args.tenant or get_settings().default_tenant
+    row = chunk_at(Repository(factory.tables()).list_manifests(tenant, video_id), video_id, seconds)
+    filters = SearchFilters(video_ids=(args.video,) if args.video else ())
+    hits = SimilarityService(factory.index()).similar_to_chunk(
+        tenant, row.manifest_id, k=args.k, filters=filters
+    )
+    return [
+        {
+            "video_id": h.video_id,
+            "manifest_id": h.manifest_id,
+            "start_s": h.t0,
+            "end_s": h.t1,
+            "score": round(h.score, 4),
+            "description": h.description,
+        }
+        for h in hits
+    ]
+
+
 def cmd_events(args: argparse.Namespace) -> int:
-    events = _app().events(tenant_id=args.tenant, video_id=args.video, event_type=args.type)
+    from sightline.errors import NotFound
+
+    try:
+        events = _app().events(
+            tenant_id=args.tenant, video_id=args.video, event_type=args.type, camera=args.camera
+        )
+    except NotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if args.json:
         _print_json({"events": events})
     else:
         for e in events:
+            when = (
+                f"{e['start']} – {e['end']}"
+                if e.get("start")
+                else f"{e['start_s']:7.1f}s – {e['end_s']:7.1f}s"
+            )
             print(
-                f"{e['video_id']}  {e['start_s']:7.1f}s – {e['end_s']:7.1f}s  {e['type']:<8} "
+                f"{e['video_id'] or e['camera_id']}  {when}  {e['type']:<8} "
                 f"{e['confidence']:.2f}  {e['description']}"
             )
+    return 0
+
+
+def cmd_cameras(args: argparse.Namespace) -> int:
+    """Cameras live in the local store; ``sightline up`` (its scheduler) processes them."""
+    from sightline import handlers
+    from sightline.errors import InvalidRequest, NotFound
+    from sightline.models import CameraState
+    from sightline_local.live import is_stream_url, scheduler_alive
+
+    tenant = args.tenant or _app().settings.default_tenant
+    service = handlers.cameras()
+    try:
+        if args.action == "add":
+            source = args.source
+            if not is_stream_url(source):
+                path = Path(source.removeprefix("file://")).expanduser().resolve()
+                if not path.is_file():
+                    print(f"error: {source} is not a file or a stream URL", file=sys.stderr)
+                    return EXIT_USAGE
+                source = str(path)
+            cams = [
+                service.create(tenant, args.name, source_url=source, clip_seconds=args.clip_seconds)
+            ]
+        elif args.action == "list":
+            cams = service.cameras.list(tenant)
+        elif args.action in ("pause", "resume"):
+            cam = service.resolve(tenant, args.name)
+            state = CameraState.PAUSED if args.action == "pause" else CameraState.ACTIVE
+            cams = [service.update(tenant, cam.camera_id, state=state)]
+        else:  # remove
+            cam = service.resolve(tenant, args.name)
+            service.delete(tenant, cam.camera_id)
+            cams = []
+            if args.json:
+                _print_json({"removed": cam.camera_id})
+            else:
+                print(f"removed {cam.name} ({cam.camera_id})")
+            return 0
+    except (InvalidRequest, NotFound) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    views = [c.model_dump(mode="json", exclude={"lease_owner", "lease_until"}) for c in cams]
+    if args.json:
+        _print_json({"cameras": views} if args.action == "list" else views[0])
+    else:
+        for c in views:
+            print(
+                f"{c['camera_id']}  {c['name']:<16} {c['state']:<7} clip {c['clip_seconds']:g}s"
+                f"  windows {c['windows_done']} gaps {c['gaps']} failed {c['failed']}"
+                f"  watermark {c['watermark']}  {c['source_url'] or c['kvs_stream_arn']}"
+            )
+    if args.action in ("add", "resume") and not scheduler_alive():
+        print(
+            "note: no `sightline up` is running over this SIGHTLINE_HOME; the camera is "
+            "processed while one runs",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -240,6 +364,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from sightline.config import get_settings
 
+    if args.what == "load":
+        return cmd_bench_load(args)
     if args.what == "codec":
         from sightline_local.bench_codec import run
         from sightline_local.samples import shared_data_dir
@@ -253,6 +379,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 if p.suffix in (".avi", ".mp4")
             ]
         )
+        if args.roi:
+            from sightline_local.bench_codec import roi_benchmark, roi_table
+
+            roi_rows = roi_benchmark(clips)
+            for r in roi_rows if args.json else []:
+                _print_json(r)
+            if not args.json:
+                print(roi_table(roi_rows))
+            return 0
         out_dir = Path(args.out) if args.out else Path(get_settings().home) / "bench-codec"
         rows = run(clips, frames=args.frames, out_dir=out_dir)
         for r in rows:
@@ -267,7 +402,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print((out_dir / "rd.md").read_text())
             print(f"written: {out_dir}/rd.md, rd.json, rd.png")
         return 0
-    if args.what == "search":
+    if args.what == "live":
+        from sightline_local.bench_live import run as live_benchmark
+        from sightline_local.samples import vtest_clip
+
+        report = live_benchmark(
+            Path(args.clip[0]) if args.clip else vtest_clip(get_settings().home / "samples"),
+            clip_seconds=args.clip_seconds,
+            windows=args.windows,
+        )
+        if not args.json:
+            for key, value in report.items():
+                print(f"{key}: {value}")
+    elif args.what == "search":
         from sightline_local.bench_search import search_benchmark
 
         report = search_benchmark(args.n, dim=args.dim, queries=args.queries, seed=args.seed)
@@ -283,6 +430,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    from sightline_local.loadtest import format_load_report, run_load
+
+    report = run_load(
+        clients=args.clients,
+        seconds=args.seconds,
+        url=args.url,
+        clips=[Path(c) for c in args.clip] if args.clip else None,
+    )
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_load_report(report))
+    return 0 if report["ingests_ok"] and not report["errors"] else EXIT_FAILED
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from sightline_local import doctor
+
+    report = doctor.run(repair=args.repair)
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(doctor.format_report(report))
+    return EXIT_FAILED if report.unrepaired else 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from sightline.config import reset_settings
 
@@ -293,7 +467,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     reset_settings()
     from sightline_local.server import serve
 
-    serve(args.port)
+    serve(args.port, rate=args.rate, burst=args.burst)
     return 0
 
 
@@ -327,43 +501,79 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     from sightline.config import get_settings
-    from sightline.services.cost import CostParams, cost_per_video_hour, format_cost_table
+    from sightline.services.cost import (
+        Assumptions,
+        Deployment,
+        Workload,
+        estimate,
+        format_cost_table,
+        load_figures,
+        with_overrides,
+    )
 
-    over = {
-        k: v
-        for k, v in {
-            "video_seconds": args.hours * 3600,
-            "chunk_seconds": args.chunk_seconds,
-            "frames_per_chunk": args.frames_per_chunk,
-            "describe_model_id": args.describe_model,
-            "encode_seconds_per_video_second": args.encode_s_per_video_s,
-            "video_hours_per_month": args.video_hours_per_month,
-        }.items()
-        if v is not None
-    }
-    result = cost_per_video_hour(CostParams.from_settings(get_settings(), **over))
+    try:
+        deployment = _cdk_deployment(args.config) if args.config else Deployment()
+    except (KeyError, ValueError, ImportError) as exc:
+        print(f"error: --config {args.config}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    deployment = with_overrides(
+        deployment,
+        chunk_seconds=args.chunk_seconds,
+        frames_per_chunk=args.frames_per_chunk,
+        describe_model_id=args.describe_model,
+    )
+    assumptions = Assumptions()
+    if args.gpu_ms_per_frame is not None:
+        assumptions = Assumptions(gpu_ms_per_720p_frame=args.gpu_ms_per_frame)
+    workload = Workload(
+        hours=args.hours,
+        searches=args.searches,
+        live_fraction=args.live_fraction,
+        storage_months=args.storage_months,
+        video_hours_per_month=args.video_hours_per_month,
+    )
+    result = estimate(
+        workload,
+        deployment=deployment,
+        figures=load_figures(get_settings().home),
+        assumptions=assumptions,
+    )
     if not args.json:
         print(format_cost_table(result))
         return 0
-    # The costs above are per video-hour; the JSON answers for --hours as well.
-    items: dict[str, float] = {}
-    for name, part in result["components"].items():
-        group = {
-            "step_functions": "stepfunctions",
-            "bedrock_describe": "bedrock",
-            "bedrock_embed": "bedrock",
-        }.get(name, name)
-        items[group] = items.get(group, 0.0) + float(part["usd"]) * args.hours
     _print_json(
         {
-            "hours": args.hours,
-            "total_usd": round(float(result["total_usd"]) * args.hours, 4),
-            "per_video_hour_usd": round(float(result["total_usd"]), 4),
-            "items": {k: round(v, 4) for k, v in items.items()},
-            "prices_note": result["prices_note"],
+            "hours": result["hours"],
+            "searches": result["searches"],
+            "total_usd": round(result["total_usd"], 4),
+            "per_video_hour_usd": round(result["per_video_hour_usd"], 4),
+            "search_usd": round(result["search_usd"], 4),
+            "items": {k: round(v, 4) for k, v in result["items"].items()},
+            "chunks": result["chunks"],
+            "deployment": result["deployment"]["name"],
+            "figures": result["figures"],
+            "prices": result["prices"],
+            "details": result["details"],
         }
     )
     return 0
+
+
+def _cdk_deployment(env: str) -> Any:
+    """The deployment ``cdk.json`` describes for ``env`` (the CDK's own typed config)."""
+    root = str(Path(__file__).resolve().parent.parent)  # the repository (cdk/ is not installed)
+    if root not in sys.path:
+        sys.path.append(root)
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    from cdk import constants as c
+    from cdk.config import load_environments
+    from sightline.services.cost import Deployment
+
+    context = json.loads((c.REPO_ROOT / "cdk.json").read_text())["context"]
+    envs = load_environments(context[c.CONTEXT_ENVIRONMENTS], context.get(c.CONTEXT_DEFAULTS))
+    if env not in envs:
+        raise KeyError(f"no environment {env!r} in cdk.json (have {', '.join(sorted(envs))})")
+    return Deployment.from_cdk(envs[env])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -382,17 +592,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("search", help="semantic search over chunk descriptions")
-    s.add_argument("text")
-    s.add_argument("-k", type=int, default=10)
+    s.add_argument("text", nargs="?")
+    s.add_argument(
+        "--like",
+        metavar="VIDEO_ID@SECONDS",
+        help="instead of TEXT: the chunks most like the one covering that second (latent)",
+    )
+    s.add_argument("-k", "--k", type=int, default=10)
     s.add_argument("--video", default=None)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("events", help="list detected events")
     s.add_argument("--video", default=None)
+    s.add_argument("--camera", default=None, help="a camera's name or id (wall-clock times)")
     s.add_argument("--type", default=None)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_events)
+
+    s = sub.add_parser(
+        "cameras", help="live cameras (processed while `sightline up` runs over the same home)"
+    )
+    cam = s.add_subparsers(dest="action", required=True)
+    c = cam.add_parser("add", help="add a camera: a video file played in a loop, or a URL")
+    c.add_argument("name")
+    c.add_argument("--source", required=True, help="a file path, or rtsp:// http:// udp:// URL")
+    c.add_argument("--clip-seconds", type=float, default=10.0)
+    c.add_argument("--json", action="store_true")
+    c = cam.add_parser("list", help="cameras with state, windows, gaps and watermark")
+    c.add_argument("--json", action="store_true")
+    for action in ("pause", "resume", "remove"):
+        c = cam.add_parser(action, help=f"{action} a camera (by name or id)")
+        c.add_argument("name")
+        c.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_cameras)
 
     s = sub.add_parser("videos", help="list videos and their status")
     s.add_argument("--json", action="store_true")
@@ -404,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("up", help="serve the API on 127.0.0.1 over the local data")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--rate", type=float, default=50.0, help="requests/s per caller (limiter)")
+    s.add_argument("--burst", type=int, default=100, help="burst per caller (limiter)")
     s.set_defaults(func=cmd_up)
 
     s = sub.add_parser("token", help="mint a development JWT (local signing key)")
@@ -418,13 +653,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--write", default=None, metavar="PATH")
     s.set_defaults(func=cmd_openapi)
 
-    s = sub.add_parser("cost", help="estimate USD per video-hour on AWS (list prices; check)")
-    s.add_argument("--hours", type=float, default=1.0, help="video length in hours")
+    s = sub.add_parser(
+        "cost", help="estimate the AWS cost of indexing H video-hours and N searches"
+    )
+    s.add_argument("--hours", type=float, default=1.0, help="video-hours indexed")
+    s.add_argument("--searches", type=int, default=0, help="search requests")
+    s.add_argument("--config", default=None, metavar="ENV", help="a cdk.json environment")
+    s.add_argument(
+        "--live-fraction",
+        type=float,
+        default=1.0,
+        help="share of the video from cameras through KVS (0: uploaded files)",
+    )
+    s.add_argument("--video-hours-per-month", type=float, default=500.0)
+    s.add_argument("--storage-months", type=float, default=1.0)
     s.add_argument("--chunk-seconds", type=float)
     s.add_argument("--frames-per-chunk", type=int)
     s.add_argument("--describe-model")
-    s.add_argument("--encode-s-per-video-s", type=float)
-    s.add_argument("--video-hours-per-month", type=float)
+    s.add_argument("--gpu-ms-per-frame", type=float, help="codec GPU ms per 720p frame")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_cost)
 
@@ -452,7 +698,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_reindex)
 
     s = sub.add_parser("bench", help="pipeline real-time factor, or k-NN search figures")
-    s.add_argument("what", nargs="?", choices=["pipeline", "search", "codec"], default="pipeline")
+    s.add_argument(
+        "what",
+        nargs="?",
+        choices=["pipeline", "search", "codec", "live", "load"],
+        default="pipeline",
+    )
     s.add_argument(
         "--clip",
         action="append",
@@ -461,23 +712,44 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeatable; default every clip in ../shared/data)",
     )
     s.add_argument("--frames", type=int, default=300, help="codec: frames per clip")
+    s.add_argument(
+        "--roi", action="store_true", help="codec: quarter-frame ROI decode (ms, bytes read)"
+    )
     s.add_argument("--out", default=None, help="codec: report folder")
     s.add_argument("--n", type=int, default=100_000, help="search: documents in the index")
     s.add_argument("--dim", type=int, default=384, help="search: vector dimension")
     s.add_argument("--queries", type=int, default=200, help="search: timed queries")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--clip-seconds", type=float, default=5.0, help="live: camera clip length")
+    s.add_argument("--windows", type=int, default=4, help="live: windows to wait for")
+    s.add_argument("--clients", type=int, default=50, help="load: concurrent clients")
+    s.add_argument("--seconds", type=float, default=20.0, help="load: how long to measure")
+    s.add_argument("--url", default=None, help="load: a running server (default: start one)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("doctor", help="check the local store; --repair rebuilds what it can")
+    s.add_argument("--repair", action="store_true", help="rebuild from the source of truth")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_doctor)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure(args)
-    from sightline.errors import SightlineError
+    for stream in (sys.stdout, sys.stderr):
+        # A file name that is not UTF-8 (surrogate escapes) prints escaped, never crashes.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    from sightline.errors import CorruptData, SightlineError
 
     try:
         code = int(args.func(args))
+    except CorruptData as exc:
+        print(f"sightline: integrity error: {exc} (the damaged data was not used)", file=sys.stderr)
+        code = EXIT_FAILED
     except SightlineError as exc:
         print(f"sightline: {exc}", file=sys.stderr)
         code = EXIT_FAILED

@@ -21,6 +21,12 @@ def video_id_for(tenant_id: str, content_hash: str) -> str:
     return "v" + blake3.blake3(f"{tenant_id}|{content_hash}".encode()).hexdigest()[:20]
 
 
+def text_name(name: str) -> str:
+    """A file name as valid text: bytes that are not UTF-8 (a Latin-1 name on Linux reaches
+    Python as surrogate escapes) become U+FFFD, so the name can be stored and sent as JSON."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def new_video_id() -> str:
     """An id for an upload whose bytes are not known yet."""
     return "v" + secrets.token_hex(10)
@@ -85,7 +91,7 @@ class IngestService:
         existing = self.repo.find_video(tenant_id, video_id)
         if existing and existing.status != VideoStatus.FAILED:
             return Submission(existing, existing.execution_id, reused=True)
-        name = filename or path.name
+        name = text_name(filename or path.name)
         source_key = keys.source(tenant_id, video_id, name)
         video = Video(
             tenant_id=tenant_id,
