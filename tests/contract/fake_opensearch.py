@@ -23,6 +23,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -396,6 +397,9 @@ class FakeOpenSearch(BaseAdapter):
             value = doc.get(fname)
             if value is None:
                 return False
+            if index.properties.get(fname, {}).get("type") == "date":
+                value = _date(value)
+                bounds = {op: _date(bound) for op, bound in bounds.items()}
             for op, bound in bounds.items():
                 ok = {
                     "gte": value >= bound,
@@ -407,6 +411,15 @@ class FakeOpenSearch(BaseAdapter):
                     return False
             return True
         raise ApiError(400, "parsing_exception", f"unknown query [{kind}]")
+
+
+def _date(value: Any) -> datetime:
+    """A ``date`` field value or bound as OpenSearch reads it (ISO 8601, default UTC, or
+    epoch milliseconds)."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000, UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _tokens(text: str) -> list[str]:

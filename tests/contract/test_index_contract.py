@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,14 @@ def _doc(
     model: str = "m1",
     latent: np.ndarray | None = None,
     description: str | None = None,
+    stream: str | None = None,
+    wall_t0: datetime | None = None,
+    latent_model: str | None = None,
 ) -> IndexDocument:
     return IndexDocument(
         manifest_id=f"{video}-c{n:05d}",
         tenant_id=tenant,
-        stream_id=camera or video,
+        stream_id=stream or camera or video,
         video_id=video,
         camera_id=camera,
         t0=n * 10.0,
@@ -85,6 +89,9 @@ def _doc(
         text_embedding=vec.tolist(),
         latent_embedding=None if latent is None else latent.tolist(),
         embedding_model=model,
+        wall_t0=wall_t0,
+        wall_t1=None if wall_t0 is None else wall_t0 + timedelta(seconds=10),
+        latent_model=latent_model,
     )
 
 
@@ -162,6 +169,117 @@ def test_filters(subject: Subject) -> None:
     assert ids(video_ids=("vid1",), t_from=100.0) == set()
 
 
+NOON = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def test_tag_stream_and_wall_clock_filters(subject: Subject) -> None:
+    idx, v = subject.index, _vecs(5, seed=11)
+    # camera chunks with wall-clock times (10 s each), and an uploaded video without any
+    idx.upsert(_doc("org/a", 0, v[0], camera="cam1", tags=("night",), wall_t0=NOON))
+    idx.upsert(
+        _doc(
+            "org/a",
+            1,
+            v[1],
+            camera="cam1",
+            tags=("night", "rain"),
+            wall_t0=NOON + timedelta(minutes=5),
+        )
+    )
+    idx.upsert(
+        _doc("org/a", 2, v[2], camera="cam2", stream="kvs-2", wall_t0=NOON + timedelta(hours=2))
+    )
+    idx.upsert(_doc("org/a", 3, v[3], video="vid2", tags=("rain",)))
+    q = v[0]
+
+    def ids(**kw: Any) -> set[str]:
+        return set(_ids(idx.search("org/a", q, k=10, filters=SearchFilters(**kw))))
+
+    assert ids(tags=("rain",)) == {"vid1-c00001", "vid2-c00003"}
+    assert ids(tags=("night", "snow")) == {"vid1-c00000", "vid1-c00001"}
+    assert ids(tags=("snow",)) == set()
+    assert ids(stream_ids=("kvs-2",)) == {"vid1-c00002"}
+    assert ids(stream_ids=("vid2",)) == {"vid2-c00003"}
+    # wall-clock ranges select chunks overlapping [wall_from, wall_to]; chunks without
+    # wall-clock times never match one
+    assert ids(wall_from=NOON) == {"vid1-c00000", "vid1-c00001", "vid1-c00002"}
+    assert ids(wall_from=NOON + timedelta(seconds=5), wall_to=NOON + timedelta(minutes=5)) == {
+        "vid1-c00000",
+        "vid1-c00001",
+    }
+    assert ids(wall_to=NOON - timedelta(seconds=1)) == set()
+    assert ids(wall_from=NOON + timedelta(minutes=6), wall_to=NOON + timedelta(hours=1)) == set()
+    # an offset is the same instant; a naive time is UTC
+    plus2 = datetime(2026, 5, 1, 14, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert ids(wall_from=plus2, wall_to=plus2) == {"vid1-c00001"}
+    assert ids(wall_from=datetime(2026, 5, 1, 14, 0)) == {"vid1-c00002"}
+    assert ids(tags=("night",), wall_from=NOON + timedelta(minutes=1)) == {"vid1-c00001"}
+    # hits carry the wall-clock times and camera; get round-trips them
+    (hit,) = idx.search("org/a", v[1], k=1, filters=SearchFilters(tags=("night",)))
+    assert hit.manifest_id == "vid1-c00001" and hit.camera_id == "cam1"
+    assert hit.wall_t0 == NOON + timedelta(minutes=5)
+    assert hit.wall_t1 == NOON + timedelta(minutes=5, seconds=10)
+    got = idx.get("org/a", "vid1-c00001")
+    assert got is not None and got.wall_t0 == NOON + timedelta(minutes=5)
+    assert got.tags == ["night", "rain"] and got.camera_id == "cam1"
+    assert idx.get("org/a", "vid2-c00003").wall_t0 is None
+
+
+CRAFTED = (
+    "*",
+    "%",
+    "org/*",
+    "org/%",
+    "' OR '1'='1",
+    '") OR 1=1 --',
+    "org/b",
+    "org/b|vidB-c00000",
+    "",
+)
+
+
+def test_crafted_filters_never_cross_tenants(subject: Subject) -> None:
+    idx, v = subject.index, _vecs(6, seed=12)
+    idx.upsert(_doc("org/a", 0, v[0], video="vidA", camera="camA", tags=("lobby",)))
+    # the other tenants hold the nearest vectors, and values a caller might guess
+    other = dict(camera="camB", events=("person",), tags=("org/a", "*", "lobby"))
+    idx.upsert(_doc("org/b", 0, v[1], video="vidB", wall_t0=NOON, **other))
+    idx.upsert(_doc("org/ab", 0, v[1], video="vidA", camera="camA", tags=("lobby",)))
+    idx.upsert(_doc("org/a-b", 0, v[1], video="vidA", tags=("lobby",)))
+    everything = SearchFilters(t_from=-1e9, t_to=1e12)
+    assert _ids(idx.search("org/a", v[1], k=10, filters=everything)) == ["vidA-c00000"]
+    for value in CRAFTED:
+        for filters in (
+            SearchFilters(video_ids=(value,)),
+            SearchFilters(camera_ids=(value,)),
+            SearchFilters(stream_ids=(value,)),
+            SearchFilters(event_types=(value,)),
+            SearchFilters(tags=(value,)),
+        ):
+            hits = idx.search("org/a", v[1], k=10, filters=filters)
+            assert {h.video_id for h in hits} <= {"vidA"}, (value, filters)
+            assert all(h.manifest_id == "vidA-c00000" for h in hits)
+        # a pattern or prefix as the tenant matches no tenant (only an exact id does)
+        for tenant in {value, "org", "org/", "org/a*"} - {"org/b"}:
+            assert idx.search(tenant, v[1], k=10) == []
+        assert idx.get("org/a", value) is None
+    # another tenant's own ids and values: nothing of theirs comes back
+    crafted = SearchFilters(
+        video_ids=("vidB",), camera_ids=("camB",), event_types=("person",), tags=("org/a",)
+    )
+    assert idx.search("org/a", v[1], k=10, filters=crafted) == []
+    assert idx.search("org/a", v[1], k=10, filters=SearchFilters(wall_from=NOON)) == []
+    assert idx.search("org/a", v[1], k=10, filters=SearchFilters(tags=("lobby",)))[
+        0
+    ].manifest_id == ("vidA-c00000")
+    assert idx.get("org/a", "vidB-c00000") is None
+    # the latent field, and hybrid search, are tenant-scoped the same way
+    assert idx.search("org/a", v[1][:LATENT], k=10, field="latent_embedding") == []
+    hybrid = idx.search_hybrid("org/a", v[1], "chunk vidB org", k=10)
+    assert _ids(hybrid) == ["vidA-c00000"]
+    assert idx.count("org/a") == 1 and idx.count("org/ab") == 1
+
+
 def test_model_separation(subject: Subject) -> None:
     idx, v = subject.index, _vecs(3, seed=3)
     idx.upsert(_doc("org/a", 0, v[0], model="m1"))
@@ -186,6 +304,14 @@ def test_latent_field_search(subject: Subject) -> None:
     idx.upsert(_doc("org/a", 2, v[2]))  # no latent embedding: never a latent hit
     hits = idx.search("org/a", lat[1], k=10, field="latent_embedding")
     assert _ids(hits) == ["vid1-c00001", "vid1-c00000"]
+    # latents of two codebooks never mix when the query names its codebook
+    idx.upsert(_doc("org/a", 3, v[0], latent=lat[1], latent_model="cb-2"))
+    idx.upsert(_doc("org/a", 4, v[1], latent=lat[2], latent_model="cb-1"))
+    cb1 = idx.search("org/a", lat[1], k=10, field="latent_embedding", embedding_model="cb-1")
+    assert _ids(cb1) == ["vid1-c00004"]
+    cb2 = idx.search("org/a", lat[1], k=10, field="latent_embedding", embedding_model="cb-2")
+    assert _ids(cb2) == ["vid1-c00003"]
+    assert idx.get("org/a", "vid1-c00003").latent_model == "cb-2"
     with pytest.raises(ValueError):
         idx.search("org/a", v[0], k=3, field="nope")
 
@@ -326,6 +452,10 @@ def test_filtered_knn_request_shape(cluster) -> None:
         event_types=("person",),
         t_from=5.0,
         t_to=60.0,
+        stream_ids=("kvs-1",),
+        tags=("night",),
+        wall_from=datetime(2026, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))),
+        wall_to=datetime(2026, 5, 1, 13, 0),  # naive: UTC
     )
     idx.search("org/a", v[1] * 2, k=50, filters=filters, embedding_model="m1")
     (req,) = fake.calls("POST", f"/{INDEX}/_search")[-1:]
@@ -341,20 +471,49 @@ def test_filtered_knn_request_shape(cluster) -> None:
                 {"term": {"embedding_model": "m1"}},
                 {"terms": {"video_id": ["vid1"]}},
                 {"terms": {"camera_id": ["cam1", "cam2"]}},
+                {"terms": {"stream_id": ["kvs-1"]}},
                 {"terms": {"events": ["person"]}},
+                {"terms": {"tags": ["night"]}},
                 {"range": {"t1": {"gte": 5.0}}},
                 {"range": {"t0": {"lte": 60.0}}},
+                {"range": {"wall_t1": {"gte": "2026-05-01T12:00:00.000000Z"}}},
+                {"range": {"wall_t0": {"lte": "2026-05-01T13:00:00.000000Z"}}},
             ]
         }
     }
-    # the latent field never filters by the text embedding model; tenant is always there
+    # a latent search names the codebook of its vectors (latent_model), never the text
+    # embedding model; the tenant is always there
     idx.search(
-        "org/a", _vecs(1, dim=LATENT)[0], k=5, field="latent_embedding", embedding_model="m1"
+        "org/a", _vecs(1, dim=LATENT)[0], k=5, field="latent_embedding", embedding_model="cb-1"
     )
+    latent = fake.calls("POST", f"/{INDEX}/_search")[-1].body["query"]["knn"]
+    assert latent["latent_embedding"]["filter"] == {
+        "bool": {"filter": [{"term": {"tenant_id": "org/a"}}, {"term": {"latent_model": "cb-1"}}]}
+    }
+    idx.search("org/a", _vecs(1, dim=LATENT)[0], k=5, field="latent_embedding")
     latent = fake.calls("POST", f"/{INDEX}/_search")[-1].body["query"]["knn"]
     assert latent["latent_embedding"]["filter"] == {
         "bool": {"filter": [{"term": {"tenant_id": "org/a"}}]}
     }
+
+
+def test_wall_clock_times_are_sent_as_utc_dates(cluster) -> None:
+    fake, idx = cluster
+    idx.ensure_index()
+    (create,) = fake.calls("PUT", f"/{INDEX}")
+    props = create.body["mappings"]["properties"]
+    assert props["wall_t0"] == props["wall_t1"] == {"type": "date"}
+    assert props["latent_model"] == {"type": "keyword"}
+    plus2 = datetime(2026, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    idx.upsert(_doc("org/a", 0, _vecs(1)[0], wall_t0=plus2, latent_model="cb-1"))
+    idx.upsert(_doc("org/a", 1, _vecs(1)[0]))
+    first, second = (b.body for b in fake.calls("POST", "/_bulk"))
+    source = first[-1]
+    assert source["wall_t0"] == "2026-05-01T12:00:00.000000Z"
+    assert source["wall_t1"] == "2026-05-01T12:00:10.000000Z"
+    assert source["latent_model"] == "cb-1"
+    # absent values are left out of the document (a missing field, as OpenSearch expects)
+    assert not {"wall_t0", "wall_t1", "latent_model", "roi_suggestion"} & set(second[-1])
 
 
 def test_delete_video_request_shape(cluster) -> None:

@@ -37,7 +37,7 @@ def test_index_bootstrap_custom_resource(dev: Synth) -> None:
                 {
                     "IndexName": "chunks",
                     "Service": "aoss",
-                    "TextDimensions": 384,
+                    "TextDimensions": 512,
                     "LatentDimensions": 1024,
                     "Endpoint": {"Fn::GetAtt": [Match.any_value(), "CollectionEndpoint"]},
                 }

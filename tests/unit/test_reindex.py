@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from sightline.services.repository import Repository
 from tests.support.fakes import HashEmbedder
 
 TENANT = "org/a"
+WALL = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 DESCRIPTIONS = {
     "vid1": ["a red car parks near the gate", "two people walk a dog", "empty parking lot"],
     "vid2": ["a delivery truck unloads boxes", "a cyclist passes the camera"],
@@ -76,18 +78,22 @@ def world(tmp_path: Path):
                             camera_id="cam-7",
                             chunk=n,
                             manifest_id=manifest_id,
-                            t0=n * 10.0,
+                            t0=n * 10.0 + 2,
                             t1=n * 10.0 + 4,
                             type="vehicle",
                             description="car",
                             confidence=0.9,
+                            # a camera chunk starting at WALL: the event 2 s into it
+                            wall_t0=WALL + timedelta(seconds=2),
+                            wall_t1=WALL + timedelta(seconds=4),
                         )
                     ],
                 )
             blobs.put_bytes(keys.analysis(TENANT, video_id, n), json.dumps(analysis).encode())
             latent = [float(n + 1), 1.0, 0.0, 0.0]
             blobs.put_bytes(
-                keys.latent(TENANT, video_id, n), json.dumps({"embedding": latent}).encode()
+                keys.latent(TENANT, video_id, n),
+                json.dumps({"embedding": latent, "codebook_id": "cb-1"}).encode(),
             )
             (vec,) = old.embed([text])
             index.upsert(
@@ -135,6 +141,7 @@ def test_switching_the_embedding_model_then_reindexing_gives_correct_answers(wor
     assert doc.embedding_model == new.model_id
     assert doc.latent_embedding == pytest.approx(list(np.array([1, 1, 0, 0]) / np.sqrt(2)))
     assert doc.events == ["vehicle"] and doc.camera_id == "cam-7"
+    assert doc.latent_model == "cb-1"  # indexed without its codebook: named on reindex
     assert SearchService(HashEmbedder(), index).search_text(TENANT, "red car") == []
 
 
@@ -149,7 +156,10 @@ def test_reindex_rebuilds_missing_documents_from_tables_and_blobs(world, tmp_pat
     assert doc.stream_id == "cam-vid1" and doc.camera_id == "cam-7"
     assert doc.events == ["vehicle"] and doc.tags == ["outdoor"]
     assert doc.roi_suggestion == (0.1, 0.2, 0.5, 0.6)
-    assert doc.latent_embedding is not None
+    assert doc.latent_embedding is not None and doc.latent_model == "cb-1"
+    # the camera chunk's wall-clock span, recovered from its event
+    assert (doc.wall_t0, doc.wall_t1) == (WALL, WALL + timedelta(seconds=10))
+    assert fresh.get(TENANT, "vid1-c00001").wall_t0 is None  # no events: not known
     hits = SearchService(new, fresh).search_text(TENANT, "people walking a dog", k=1)
     assert hits[0].manifest_id == "vid1-c00001"
 

@@ -1,9 +1,10 @@
 """The OpenSearch chunk index: one definition, shared by the adapter and the CDK bootstrap.
 
 The mapping follows ``sightline.models.IndexDocument``: keyword fields for every filter
-(tenant, stream, camera, video, event types, tags, embedding model), numeric times
-(seconds from the start of the video), a BM25 ``text`` field for descriptions and two
-faiss-HNSW ``knn_vector`` fields (text and latent embeddings).
+(tenant, stream, camera, video, event types, tags, embedding and latent models), numeric
+times (seconds from the start of the video), ``date`` wall-clock times of camera chunks, a
+BM25 ``text`` field for descriptions and two faiss-HNSW ``knn_vector`` fields (text and
+latent embeddings).
 
 Vectors are L2-normalized before they are sent, so inner product ranks exactly as cosine
 similarity does; ``innerproduct`` works with the faiss engine on every OpenSearch version
@@ -14,6 +15,7 @@ score back into the cosine the local index reports.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -76,12 +78,33 @@ def index_body(
                 "events": keyword,
                 "tags": keyword,
                 "embedding_model": keyword,
+                "latent_model": keyword,
+                "wall_t0": {"type": "date"},
+                "wall_t1": {"type": "date"},
                 "roi_suggestion": {"type": "float"},
                 "text_embedding": vector_field(text_dimensions),
                 "latent_embedding": vector_field(latent_dimensions),
             }
         },
     }
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A wall-clock time as an aware UTC datetime; a naive one is taken to be UTC already
+    (as OpenSearch takes a date string without an offset)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """The ``date`` field value and range bound sent to OpenSearch: ISO 8601 in UTC."""
+    return as_utc(moment).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def epoch_seconds(moment: datetime) -> float:
+    """Seconds since 1970 UTC: how the local index stores and compares wall-clock times."""
+    return as_utc(moment).timestamp()
 
 
 def ensure_index(client: Any, name: str, body: Mapping[str, Any]) -> str:

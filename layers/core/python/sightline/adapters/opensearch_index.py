@@ -7,7 +7,11 @@ that of ``LocalVectorIndex``:
   OpenSearch applies during the graph walk and answers exactly when the filtered set is
   small) whose filter always holds the tenant; caller filters are ANDed to it, so a
   crafted filter (another tenant's video id) can only narrow the answer;
-- a text query names its embedding model, and only documents embedded by that model match;
+- a query names the model of the vectors it searches (the text embedding model, or the
+  codec codebook of latent embeddings), and only documents of that model match;
+- filters have the local index's semantics: value lists match any value, time ranges
+  (seconds of the video, or wall-clock ``date`` fields of camera chunks) select chunks
+  overlapping the range, and a chunk without wall-clock times never matches a wall filter;
 - an upsert replaces the chunk's document. On a domain the document id is
   ``tenant|manifest`` (an index action replaces it); Serverless vector collections assign
   ids themselves and support neither ``refresh`` nor ``_delete_by_query``, so there an
@@ -149,6 +153,14 @@ class OpenSearchVectorIndex:
         body[sm.DOC_KEY] = sm.doc_key(doc.tenant_id, doc.manifest_id)
         body["events"] = sorted(set(doc.events))
         body["text_embedding"] = _unit(doc.text_embedding)
+        for name in ("wall_t0", "wall_t1"):
+            moment = getattr(doc, name)
+            if moment is None:
+                body.pop(name)
+            else:
+                body[name] = sm.iso_utc(moment)
+        if doc.latent_model is None:
+            body.pop("latent_model")
         if doc.latent_embedding is not None:
             body["latent_embedding"] = _unit(doc.latent_embedding)
         else:
@@ -326,6 +338,8 @@ def _hit(h: dict[str, Any], score: float) -> SearchHit:
         description=src["description"],
         camera_id=src.get("camera_id"),
         roi_suggestion=src.get("roi_suggestion"),
+        wall_t0=src.get("wall_t0"),
+        wall_t1=src.get("wall_t1"),
     )
 
 
@@ -336,21 +350,33 @@ def filter_clauses(
     field: str = "text_embedding",
     embedding_model: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The bool filter of a query: always the tenant, then the caller's filters."""
+    """The bool filter of a query: always the tenant, then the caller's filters.
+
+    ``embedding_model`` is the model of ``field``'s vectors: ``embedding_model`` for text
+    embeddings, ``latent_model`` (the codebook) for latent embeddings.
+    """
     f = filters or SearchFilters()
     clauses: list[dict[str, Any]] = [_term("tenant_id", tenant_id)]
-    if embedding_model and field == "text_embedding":
-        clauses.append(_term("embedding_model", embedding_model))
-    if f.video_ids:
-        clauses.append({"terms": {"video_id": list(f.video_ids)}})
-    if f.camera_ids:
-        clauses.append({"terms": {"camera_id": list(f.camera_ids)}})
-    if f.event_types:
-        clauses.append({"terms": {"events": list(f.event_types)}})
+    if embedding_model:
+        model_field = "embedding_model" if field == "text_embedding" else "latent_model"
+        clauses.append(_term(model_field, embedding_model))
+    for name, values in (
+        ("video_id", f.video_ids),
+        ("camera_id", f.camera_ids),
+        ("stream_id", f.stream_ids),
+        ("events", f.event_types),
+        ("tags", f.tags),
+    ):
+        if values:
+            clauses.append({"terms": {name: list(values)}})
     if f.t_from is not None:
         clauses.append({"range": {"t1": {"gte": f.t_from}}})
     if f.t_to is not None:
         clauses.append({"range": {"t0": {"lte": f.t_to}}})
+    if f.wall_from is not None:
+        clauses.append({"range": {"wall_t1": {"gte": sm.iso_utc(f.wall_from)}}})
+    if f.wall_to is not None:
+        clauses.append({"range": {"wall_t0": {"lte": sm.iso_utc(f.wall_to)}}})
     return clauses
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -61,6 +62,8 @@ class EventView(BaseModel):
     description: str
     video_id: str | None = None
     camera_id: str | None = None
+    start: str | None = Field(default=None, description="wall-clock start, ISO 8601 (cameras)")
+    end: str | None = Field(default=None, description="wall-clock end, ISO 8601 (cameras)")
     bbox: tuple[float, float, float, float] | None = None
     event_ids: list[str]
 
@@ -73,14 +76,37 @@ class SearchFiltersIn(Body):
     video_ids: Annotated[list[str], Field(max_length=100)] = []
     camera_ids: Annotated[list[str], Field(max_length=100)] = []
     event_types: Annotated[list[str], Field(max_length=20)] = []
-    t_from: float | None = None
+    t_from: Annotated[float | None, Field(description="seconds of the video")] = None
     t_to: float | None = None
+    stream_ids: Annotated[list[str], Field(max_length=100)] = []
+    tags: Annotated[list[str], Field(max_length=20)] = []
+    wall_from: Annotated[
+        datetime | None,
+        Field(description="wall-clock range of camera chunks (ISO 8601; no offset = UTC)"),
+    ] = None
+    wall_to: datetime | None = None
 
 
 class SearchRequest(Body):
     text: Annotated[str | None, Field(min_length=1, max_length=1000)] = None
     embedding: Annotated[list[float] | None, Field(min_length=2, max_length=4096)] = None
-    manifest_id: Annotated[str | None, Field(min_length=1, max_length=128)] = None
+    manifest_id: Annotated[
+        str | None,
+        Field(min_length=1, max_length=128, description="chunks like this one (latent similarity)"),
+    ] = None
+    image_b64: Annotated[
+        str | None,
+        Field(
+            min_length=8,
+            max_length=262_144,
+            description="chunks like this still image (base64 JPEG or PNG; the JSON body limit "
+            "applies, so a JPEG), by latent similarity; answered where the codec runs in the "
+            "API's process (the embedded default), 422 elsewhere",
+        ),
+    ] = None
+    include_self: bool = Field(
+        False, description="manifest_id queries: keep the query chunk itself among the hits"
+    )
     filters: SearchFiltersIn = SearchFiltersIn()
     k: Annotated[int, Field(ge=1, le=200)] = 10
     offset: Annotated[int, Field(ge=0, le=1000, description="hits to skip (pagination)")] = 0
@@ -92,8 +118,9 @@ class SearchRequest(Body):
 
     @model_validator(mode="after")
     def _one(self) -> SearchRequest:
-        if sum(x is not None for x in (self.text, self.embedding, self.manifest_id)) != 1:
-            raise ValueError("give exactly one of text, embedding or manifest_id")
+        given = (self.text, self.embedding, self.manifest_id, self.image_b64)
+        if sum(x is not None for x in given) != 1:
+            raise ValueError("give exactly one of text, embedding, manifest_id or image_b64")
         return self
 
 
@@ -108,6 +135,9 @@ class Hit(BaseModel):
     description: str
     roi_suggestion: tuple[float, float, float, float] | None = None
     preview_uri: str | None = None
+    camera_id: str | None = None
+    wall_t0: datetime | None = None
+    wall_t1: datetime | None = None
 
 
 class SearchResponse(BaseModel):

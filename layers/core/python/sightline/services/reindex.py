@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sightline import keys
@@ -123,7 +124,12 @@ def _documents(
             description = str(analysis.get("description", ""))
             current = index.get(tenant_id, row.manifest_id)
             if current is not None:
-                yield current.model_copy(update={"description": description})
+                update: dict[str, Any] = {"description": description}
+                if current.latent_embedding and current.latent_model is None:
+                    # indexed before documents named their codebook: name it now
+                    latent = _latent(row, n, blobs)
+                    update["latent_model"] = latent.get("codebook_id") if latent else None
+                yield current.model_copy(update=update)
                 continue
             report.rebuilt += 1
             yield _rebuild(row, n, analysis, events_by_chunk.get(n, []), blobs)
@@ -132,10 +138,17 @@ def _documents(
 def _rebuild(
     row: ManifestRow, n: int, analysis: dict[str, Any], events: list[Event], blobs: BlobStore
 ) -> IndexDocument:
-    latent_key = keys.latent(row.tenant_id, row.video_id, n)
-    latent = json.loads(blobs.get_bytes(latent_key)) if blobs.exists(latent_key) else None
+    latent = _latent(row, n, blobs)
     boxes = [e["bbox"] for e in analysis.get("events", []) if e.get("bbox")]
     camera = next((e.camera_id for e in events if e.camera_id), None)
+    # A camera chunk's wall-clock start, from any of its events (each event's wall time
+    # is the chunk's plus its offset in the chunk); a chunk without events has none here.
+    timed = next((e for e in events if e.wall_t0 is not None), None)
+    wall_t0 = (
+        timed.wall_t0 - timedelta(seconds=timed.t0 - row.t0)
+        if timed is not None and timed.wall_t0 is not None
+        else None
+    )
     return IndexDocument(
         manifest_id=row.manifest_id,
         tenant_id=row.tenant_id,
@@ -150,9 +163,18 @@ def _rebuild(
         tags=list(analysis.get("tags", [])),
         text_embedding=[0.0],  # replaced by the caller's fresh embedding
         latent_embedding=latent["embedding"] if latent else None,
+        latent_model=latent.get("codebook_id") if latent else None,
         embedding_model="",
         roi_suggestion=_union(boxes) if boxes else None,
+        wall_t0=wall_t0,
+        wall_t1=wall_t0 + timedelta(seconds=row.t1 - row.t0) if wall_t0 is not None else None,
     )
+
+
+def _latent(row: ManifestRow, n: int, blobs: BlobStore) -> dict[str, Any] | None:
+    """The chunk's stored latent features (embedding, codebook id), if any."""
+    key = keys.latent(row.tenant_id, row.video_id, n)
+    return json.loads(blobs.get_bytes(key)) if blobs.exists(key) else None
 
 
 def _union(boxes: list[Any]) -> tuple[float, float, float, float]:

@@ -1,33 +1,51 @@
-"""/v1/search: semantic search over the caller's chunks (always filtered by tenant)."""
+"""/v1/search: semantic search over the caller's chunks (always filtered by tenant).
+
+Text is embedded and matched against chunk descriptions; an embedding is matched as given;
+a chunk (``manifest_id``) or a still image (``image_b64``) is matched by latent similarity
+of codec tokens ("clips like this one").
+"""
 
 from __future__ import annotations
+
+import base64
+import binascii
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from sightline import factory
 from sightline.api.context import api_context, principal_of
-from sightline.api.schemas import Hit, SearchRequest, SearchResponse
-from sightline.errors import NotFound
+from sightline.api.schemas import Hit, SearchFiltersIn, SearchRequest, SearchResponse
+from sightline.errors import InvalidRequest
 from sightline.ports import SearchFilters
+from sightline.services.queries import SimilarityService
 
 router = APIGatewayRouter()
 
 
-@router.post("/search/similar", summary="Chunks similar to a text, an embedding or a chunk")
-def search_similar(body: SearchRequest) -> SearchResponse:
-    ctx = api_context()
-    who = principal_of(router.current_event)
-    f = body.filters
-    filters = SearchFilters(
+def to_filters(f: SearchFiltersIn) -> SearchFilters:
+    return SearchFilters(
         video_ids=tuple(f.video_ids),
         camera_ids=tuple(f.camera_ids),
         event_types=tuple(f.event_types),
         t_from=f.t_from,
         t_to=f.t_to,
+        stream_ids=tuple(f.stream_ids),
+        tags=tuple(f.tags),
+        wall_from=f.wall_from,
+        wall_to=f.wall_to,
     )
-    index = factory.index()
-    depth = body.offset + body.k  # embedding and chunk queries: one ranking, then the page
+
+
+@router.post(
+    "/search/similar", summary="Chunks similar to a text, an embedding, a chunk or an image"
+)
+def search_similar(body: SearchRequest) -> SearchResponse:
+    ctx = api_context()
+    who = principal_of(router.current_event)
+    filters = to_filters(body.filters)
+    similar = SimilarityService(factory.index())
     if body.text is not None:
+        by = "text"
         hits = ctx.search().search_text(
             who.tenant_id,
             body.text,
@@ -37,17 +55,31 @@ def search_similar(body: SearchRequest) -> SearchResponse:
             hybrid=body.mode == "hybrid",
         )
     elif body.embedding is not None:
-        hits = index.search(who.tenant_id, body.embedding, k=depth, filters=filters)
+        by = "embedding"
+        hits = factory.index().search(
+            who.tenant_id, body.embedding, k=body.offset + body.k, filters=filters
+        )
         hits = hits[body.offset :]
+    elif body.image_b64 is not None:
+        by = "image"
+        try:
+            image = base64.b64decode(body.image_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidRequest("image_b64 is not valid base64") from exc
+        hits = similar.similar_to_image(
+            who.tenant_id, image, k=body.k, filters=filters, offset=body.offset
+        )
     else:
         assert body.manifest_id is not None
-        doc = index.get(who.tenant_id, body.manifest_id)
-        if doc is None:
-            raise NotFound(f"chunk {body.manifest_id} not found")
-        field = "latent_embedding" if doc.latent_embedding else "text_embedding"
-        vector = doc.latent_embedding or doc.text_embedding
-        hits = index.search(who.tenant_id, vector, k=depth, filters=filters, field=field)
-        hits = hits[body.offset :]
+        by = "manifest"
+        hits = similar.similar_to_chunk(
+            who.tenant_id,
+            body.manifest_id,
+            k=body.k,
+            filters=filters,
+            offset=body.offset,
+            include_self=body.include_self,
+        )
     ctx.audit.record(
         who,
         "search",
@@ -55,7 +87,7 @@ def search_similar(body: SearchRequest) -> SearchResponse:
         {
             "k": body.k,
             "offset": body.offset,
-            "by": "text" if body.text else "embedding" if body.embedding else "manifest",
+            "by": by,
             **({"mode": body.mode} if body.text else {}),
         },
     )
@@ -71,6 +103,9 @@ def search_similar(body: SearchRequest) -> SearchResponse:
                 end_s=h.t1,
                 description=h.description,
                 roi_suggestion=h.roi_suggestion,
+                camera_id=h.camera_id,
+                wall_t0=h.wall_t0,
+                wall_t1=h.wall_t1,
             )
             for h in hits
         ]
