@@ -4,11 +4,21 @@ gzip/zstd of raw yuv420p, all measured in one run on the same frames.
 Per clip and operating point: bits per pixel, PSNR-Y (BT.601 limited range, the
 convention that reproduces MODELS.md's x264 figures), MS-SSIM on luma, and encode /
 decode frames per second on this machine. Writes ``rd.json``, ``rd.md`` and ``rd.png``.
+The codec's bytes are those of its token blobs as the pipeline stores them (one per 10-s
+chunk, header, tile index and digests included); its encode time includes packing them,
+its decode time unpacking and verifying them.
+
+``sightline bench codec --roi`` (``roi_benchmark``) measures region-of-interest decode on
+a stored chunk: a 10-s chunk is encoded to a token blob, then a quarter of the frame over
+one second is decoded through ranged reads (``sightline_local.roi``) at several times and
+places; it reports milliseconds, bytes read against the whole blob and the number of
+ranged reads, beside a full-frame decode of the same second.
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import subprocess
 import time
@@ -17,9 +27,25 @@ from typing import Any
 
 import numpy as np
 
-X264_MEDIUM_CRF = (18, 28, 35, 45)
-X264_FAST_CRF = (28, 35, 45)
-STICKINESS = (0.0, 0.5, 0.8)
+X264_MEDIUM_CRF = (18, 28, 35, 45, 49, 51)
+X264_FAST_CRF = (28, 35, 45, 47, 49, 51)
+# Operating points: (stickiness, blob tile size in tokens, temporal window in token steps).
+# 8x8 tokens / 2 steps is the default layout (fine ROI reads); 16x16 / 8 steps is the
+# coarser v1 grid, which spends fewer bytes on per-tile overhead (rate-oriented).
+OPERATING_POINTS = (
+    (0.0, 8, 2),
+    (0.5, 8, 2),
+    (2.0, 8, 2),
+    (4.0, 8, 2),
+    (4.0, 16, 8),
+    (8.0, 16, 8),
+)
+
+
+def point_name(stickiness: float, tile: int, window: int) -> str:
+    """``stick<s>`` for the default layout, ``stick<s>-t<tile>w<window>`` otherwise."""
+    base = f"stick{stickiness:g}"
+    return base if (tile, window) == (8, 2) else f"{base}-t{tile}w{window}"
 
 
 def _yuv420p(frames: np.ndarray, fps: float) -> bytes:
@@ -126,16 +152,30 @@ def run(clips: list[Path], *, frames: int = 300, out_dir: Path) -> list[dict[str
     rows: list[dict[str, Any]] = []
     for clip in clips:
         video, info = read_frames(clip, max_frames=frames, limit_frames=None)
-        for stick in STICKINESS:
+        # Points that share a stickiness share the tokens (and so the reconstruction):
+        # encode and decode once, then time each layout's packing and unpacking.
+        cache: dict[float, tuple[Any, float, np.ndarray, float, dict[str, Any]]] = {}
+        for stick, tile, window in OPERATING_POINTS:
+            if stick not in cache:
+                t = time.perf_counter()
+                enc = codec.encode(video, fps=info.fps, stickiness=stick)
+                enc_s = time.perf_counter() - t
+                t = time.perf_counter()
+                recon = codec.decode(enc.tokens, enc.frame_size, enc.n_frames)
+                dec_s = time.perf_counter() - t
+                cache[stick] = (enc, enc_s, recon, dec_s, _quality(video, recon))
+            enc, enc_s, recon, dec_s, quality = cache[stick]
             t = time.perf_counter()
-            enc = codec.encode(video, fps=info.fps, stickiness=stick)
-            blob = enc.to_blob()
-            enc_s = time.perf_counter() - t
+            blob = _chunked_blob(enc, info.fps, tile, window)
+            pack_s = time.perf_counter() - t
             t = time.perf_counter()
-            recon = codec.decode(enc.tokens, enc.frame_size, enc.n_frames)
-            dec_s = time.perf_counter() - t
-            name = f"sightline@stick{stick:g}"
-            rows.append(_row(clip, video, name, len(blob), recon, enc_s, dec_s))
+            _, tokens = _unpack_chunks(blob)
+            unpack_s = time.perf_counter() - t
+            assert np.array_equal(tokens, enc.tokens)
+            name = f"sightline@{point_name(stick, tile, window)}"
+            row = _row(clip, video, name, sum(map(len, blob)), None, enc_s + pack_s, None)
+            row.update(quality, dec_fps=round(len(video) / (dec_s + unpack_s), 1))
+            rows.append(row)
         for fast, crfs in ((False, X264_MEDIUM_CRF), (True, X264_FAST_CRF)):
             for crf in crfs:
                 size, recon, enc_s, dec_s = _x264(video, info.fps, crf, fast=fast)
@@ -150,6 +190,52 @@ def run(clips: list[Path], *, frames: int = 300, out_dir: Path) -> list[dict[str
         rows.append(_row(clip, video, "zstd", len(zs), None, time.perf_counter() - t, None))
     _write(rows, out_dir)
     return rows
+
+
+CHUNK_SECONDS = 10.0
+
+
+def _chunked_blob(enc: Any, fps: float, tile: int, window: int) -> list[bytes]:
+    """The clip's tokens as the pipeline stores them: one blob per 10-s chunk."""
+    from sightline.tokenblob import pack_tokens
+
+    steps = max(1, round(CHUNK_SECONDS * fps / enc.time_stride))
+    out = []
+    for s0 in range(0, len(enc.tokens), steps):
+        part = enc.tokens[s0 : s0 + steps]
+        n = min(enc.n_frames - s0 * enc.time_stride, len(part) * enc.time_stride)
+        out.append(
+            pack_tokens(
+                part,
+                codebook_id=enc.codebook_id,
+                model_id=enc.model_id,
+                time_stride=enc.time_stride,
+                spatial_stride=enc.spatial_stride,
+                frame_size=enc.frame_size,
+                fps=fps,
+                n_frames=n,
+                codebook_size=enc.codebook_size,
+                tile_size=(tile, tile),
+                temporal_window=window,
+            )
+        )
+    return out
+
+
+def _unpack_chunks(blobs: list[bytes]) -> tuple[Any, np.ndarray]:
+    from sightline.tokenblob import unpack_tokens
+
+    parts = [unpack_tokens(b) for b in blobs]
+    return parts[0][0], np.concatenate([tokens for _, tokens in parts])
+
+
+def _quality(video: np.ndarray, recon: np.ndarray) -> dict[str, Any]:
+    from sagemaker_models.codec.metrics import ms_ssim_y, psnr_y
+
+    return {
+        "psnr_y": round(psnr_y(video, recon), 2),
+        "ms_ssim": round(ms_ssim_y(video, recon), 4),
+    }
 
 
 def _row(
@@ -179,6 +265,46 @@ def _row(
     }
 
 
+def interpolate_psnr(rows: list[dict[str, Any]], prefix: str, bpp: float) -> float | None:
+    """PSNR-Y of the ``prefix`` family (e.g. ``x264-medium``) at ``bpp``, linear in
+    log(bpp) between its two nearest points; None outside the measured range."""
+    pts = sorted(
+        (r["bpp"], r["psnr_y"])
+        for r in rows
+        if r["codec"].startswith(prefix) and r["psnr_y"] is not None and r["bpp"] > 0
+    )
+    for (b0, p0), (b1, p1) in itertools.pairwise(pts):
+        if b0 <= bpp <= b1 and b1 > b0:
+            w = (np.log(bpp) - np.log(b0)) / (np.log(b1) - np.log(b0))
+            return float(p0 + w * (p1 - p0))
+    return None
+
+
+def equal_rate_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines: each codec point's PSNR-Y minus x264's at the same bpp."""
+    out = [
+        "PSNR-Y difference to x264 at the same bpp (interpolated in log bpp; "
+        "negative: the learned codec is worse)",
+        "",
+        "| clip | codec | bpp | psnr_y | vs x264-veryfast-zerolatency | vs x264-medium |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if not r["codec"].startswith("sightline@"):
+            continue
+        same_clip = [x for x in rows if x["clip"] == r["clip"]]
+        cells = []
+        for family in ("x264-veryfast-zerolatency", "x264-medium"):
+            ref = interpolate_psnr(same_clip, family, r["bpp"])
+            cells.append("out of range" if ref is None else f"{r['psnr_y'] - ref:+.2f} dB")
+        out.append(
+            f"| {r['clip']} | {r['codec']} | {r['bpp']} | {r['psnr_y']} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return out
+
+
 def _write(rows: list[dict[str, Any]], out_dir: Path) -> None:
     import matplotlib
 
@@ -202,15 +328,22 @@ def _write(rows: list[dict[str, Any]], out_dir: Path) -> None:
         + " |"
         for r in rows
     ]
+    lines += ["", *equal_rate_table(rows)]
     (out_dir / "rd.md").write_text("\n".join(lines) + "\n")
     clips = sorted({r["clip"] for r in rows})
     fig, axes = plt.subplots(1, len(clips), figsize=(6 * len(clips), 4.5), squeeze=False)
     for ax, clip in zip(axes[0], clips, strict=True):
-        for family, marker in (("sightline", "o"), ("x264-medium", "s"), ("x264-veryfast", "^")):
+        families = (
+            ("sightline 8x8/2", "o", lambda c: c.startswith("sightline@") and "-t" not in c),
+            ("sightline 16x16/8", "D", lambda c: c.startswith("sightline@") and "-t" in c),
+            ("x264-medium", "s", lambda c: c.startswith("x264-medium")),
+            ("x264-veryfast-zerolatency", "^", lambda c: c.startswith("x264-veryfast")),
+        )
+        for family, marker, member in families:
             pts = sorted(
                 (r["bpp"], r["psnr_y"])
                 for r in rows
-                if r["clip"] == clip and r["codec"].startswith(family) and r["psnr_y"] is not None
+                if r["clip"] == clip and member(r["codec"]) and r["psnr_y"] is not None
             )
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker=marker, label=family)
@@ -223,3 +356,104 @@ def _write(rows: list[dict[str, Any]], out_dir: Path) -> None:
     fig.tight_layout()
     fig.savefig(out_dir / "rd.png", dpi=100)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- ROI decode
+
+
+class _MemoryBlobs:
+    """The two BlobStore calls ROI decode makes, over one in-memory blob."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def get_bytes(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
+        if byte_range is None:
+            return self.data
+        return self.data[byte_range[0] : byte_range[1] + 1]
+
+    def size(self, key: str) -> int:
+        return len(self.data)
+
+
+def roi_benchmark(
+    clips: list[Path], *, seconds: float = 10.0, repeats: int = 3
+) -> list[dict[str, Any]]:
+    """Quarter-frame ROI decode over 1 s of a ``seconds``-long chunk of each clip.
+
+    One row per clip and region: p50 milliseconds (whole path: prefix, section tables,
+    tiles, verification, neural decode), bytes read, blob bytes, their ratio, ranged
+    reads, and the p50 of decoding the same second for the whole frame.
+    """
+    from sagemaker_models.codec.registry import load_codec
+    from sagemaker_models.codec.video_io import probe, read_frames
+
+    codec = load_codec()
+    rows: list[dict[str, Any]] = []
+    for clip in clips:
+        fps = probe(clip).fps
+        video, info = read_frames(clip, max_frames=round(seconds * fps), limit_frames=None)
+        fps = info.fps
+        n, h, w, _ = video.shape
+        t = time.perf_counter()
+        blob = codec.encode(video, fps=fps).to_blob()
+        enc_s = time.perf_counter() - t
+        store = _MemoryBlobs(blob)
+        dur = n / fps
+        starts = [s for s in (2.0, dur / 2 - 0.5, dur - 2.0) if 0 <= s <= dur - 1.0]
+        quarters = {
+            "bottom-right": (w / 2, h / 2, w / 2, h / 2),
+            "top-left": (0.0, 0.0, w / 2, h / 2),
+            "centre": (w / 4, h / 4, w / 2, h / 2),
+        }
+
+        full_ms = float(np.median([_p50(store, None, t0, codec, repeats).ms for t0 in starts]))
+        for name, box in quarters.items():
+            for t0 in starts:
+                r = _p50(store, box, t0, codec, repeats)
+                rows.append(
+                    {
+                        "clip": clip.name,
+                        "size": f"{w}x{h}",
+                        "chunk_frames": n,
+                        "region": name,
+                        "t0": round(t0, 2),
+                        "ms": round(r.ms, 1),
+                        "bytes_read": r.bytes_read,
+                        "blob_bytes": r.blob_bytes,
+                        "fraction": round(r.bytes_read / r.blob_bytes, 4),
+                        "requests": r.requests,
+                        "tiles_read": r.tiles_read,
+                        "tiles_total": r.tiles_total,
+                        "full_frame_ms": round(full_ms, 1),
+                        "encode_s": round(enc_s, 2),
+                    }
+                )
+    return rows
+
+
+def _p50(
+    store: _MemoryBlobs,
+    region: tuple[float, float, float, float] | None,
+    t0: float,
+    codec: Any,
+    repeats: int,
+) -> Any:
+    """The median (by time) of ``repeats`` ROI decodes of [t0, t0 + 1) s."""
+    from sightline_local.roi import decode_region
+
+    runs = [
+        decode_region(store, "chunk", roi=region, t0=t0, t1=t0 + 1.0, codec=codec)
+        for _ in range(repeats)
+    ]
+    runs.sort(key=lambda run: run.ms)
+    return runs[len(runs) // 2]
+
+
+def roi_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of ``roi_benchmark`` rows."""
+    cols = ["clip", "size", "region", "t0", "ms", "full_frame_ms", "bytes_read", "blob_bytes"]
+    cols += ["fraction", "requests"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -1,8 +1,10 @@
 """Decode a region of a stored chunk by reading only the tiles that cover it.
 
-The token blob's prefix (header + tile index, BLAKE3-verified) is fetched first, then one
-ranged read per tile the region and the decoder's context (halo) need; each tile is
-checked against its digest in the index. Nothing else of the blob is read.
+The token blob's prefix (header + tile/section index, BLAKE3-verified) is fetched first;
+for a version-2 blob then the tile tables of the sections (reference plane, time windows)
+the region needs; then the tiles the region and the decoder's context (halo) need, one
+ranged read per run of adjacent tiles. Every piece is checked against its digest before it
+is decoded. Nothing else of the blob is read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class RoiDecode:
     tiles_read: int
     tiles_total: int
     ms: float
+    requests: int = 0
 
 
 def decode_region(
@@ -42,9 +45,11 @@ def decode_region(
 
     started = time.perf_counter()
     prefix = b""
+    requests = 0
     need = tokenblob.required_prefix_length(prefix)
     while len(prefix) < need:
         prefix += blobs.get_bytes(key, (len(prefix), need - 1))
+        requests += 1
         need = tokenblob.required_prefix_length(prefix)
     index = tokenblob.read_index(prefix)
     header = index.header
@@ -52,12 +57,30 @@ def decode_region(
     box = None if roi is None else (roi[0], roi[1], roi[0] + roi[2], roi[1] + roi[3])
     plan = plan_roi(header, box, t0, t1, halo=codec.halo)
     read = len(prefix)
-    tiles = {}
-    for tile in plan.tiles:
-        offset, length = index.byte_range(tile)
-        payload = blobs.get_bytes(key, (offset, offset + length - 1))
-        read += len(payload)
-        tiles[tile] = tokenblob.decode_tile(index, tile, payload)
+    for section in index.sections_for(plan.tiles):
+        offset, length = index.section_table_range(section)
+        table = blobs.get_bytes(key, (offset, offset + length - 1))
+        index.load_section(section, table)
+        read += len(table)
+        requests += 1
+    ranges = sorted(
+        (index.byte_range(tile), tile) for tile in plan.tiles if index.byte_range(tile)[1]
+    )
+    payloads: dict[tokenblob.TileKey, bytes] = {tile: b"" for tile in plan.tiles}
+    i = 0
+    while i < len(ranges):  # one GET per run of adjacent tiles
+        (start, _), _ = ranges[i]
+        j, end = i, start
+        while j < len(ranges) and ranges[j][0][0] == end:
+            end += ranges[j][0][1]
+            j += 1
+        data = blobs.get_bytes(key, (start, end - 1))
+        read += len(data)
+        requests += 1
+        for (offset, length), tile in ranges[i:j]:
+            payloads[tile] = data[offset - start : offset - start + length]
+        i = j
+    tiles = tokenblob.decode_tiles(index, payloads)
     frames = decode_plan(index, plan, tiles, codec)
     return RoiDecode(
         frames=frames,
@@ -66,4 +89,5 @@ def decode_region(
         tiles_read=len(plan.tiles),
         tiles_total=header.n_tiles,
         ms=1000 * (time.perf_counter() - started),
+        requests=requests,
     )

@@ -5,12 +5,19 @@ Contract (SageMaker PyTorch serving / async inference):
 * ``model_fn(model_dir)`` -> ``Codec``: loads weights once, ``eval()``, cuda when available.
   ``$SIGHTLINE_CODEC_WEIGHTS`` (folder or ``.pt``) overrides ``model_dir``;
   ``$SIGHTLINE_CODEC_CODEBOOK_ID`` pins a codebook (default: the latest weights there).
+  The codec carries the registry of every weights file found, so a decode request for a
+  blob written by older weights is served by those weights (``codec.registry``).
+  ``$SIGHTLINE_CODEC_THREADS`` sets torch's CPU threads (default: all cores, at most 8).
+* ``$SIGHTLINE_CODEC_MODE`` = ``both`` (default) | ``encode`` | ``decode``: what this
+  endpoint serves. An encode endpoint refuses decode requests and the other way round, so
+  one image can back two endpoints sized for each job (``requirements-decode.txt`` lists
+  what a decode-only image needs: no video reader).
 * ``input_fn(body, content_type)`` -> ``VideoInput``: ``video/*`` or
   ``application/octet-stream`` bytes, decoded with ffmpeg to uint8 RGB; limits
   (``$SIGHTLINE_CODEC_MAX_FRAMES``, ``..._MAX_PIXELS``, ``..._MAX_VOXELS``) raise
   ``VideoLimitError`` (a ``ValueError``). No temporary file outlives the call.
-* ``predict_fn(data, codec)`` -> ``dict``: tokens -> token blob v1, decode for quality stats,
-  side info.
+* ``predict_fn(data, codec)`` -> ``dict``: tokens -> token blob (format v2), decode of a
+  sample of the chunk for quality stats, side info.
 * ``output_fn(prediction, accept)`` -> JSON bytes::
 
     {"token_blob_b64": str, "sideinfo_b64": str, "codebook_id": str, "model_id": str,
@@ -23,7 +30,12 @@ Contract (SageMaker PyTorch serving / async inference):
   ``raw_bytes`` is the yuv420p size of the input (``W*H*1.5*frames``), ``ratio`` is
   ``raw_bytes / byte_size``, ``bpp`` is ``8 * byte_size / (W*H*frames)``; ``psnr`` is
   pooled PSNR of BT.601 limited-range luma (100.0 when lossless), ``ms_ssim`` the
-  mean 5-scale MS-SSIM of luma (see ``metrics``).
+  mean 5-scale MS-SSIM of luma (see ``metrics``). ``quality_stats`` also says what they
+  were measured on: ``sampled`` (bool), ``frames_measured`` and ``frames``. Decoding the
+  whole chunk again only to measure it costs as much as encoding it, so by default
+  (``$SIGHTLINE_CODEC_QUALITY=sample``) two evenly spaced spans covering about a quarter
+  of the token steps are decoded (``$SIGHTLINE_CODEC_QUALITY_FRACTION``); ``full``
+  decodes everything, ``off`` reports no quality figures (``psnr``/``ms_ssim`` null).
 
 Side info (``sideinfo_b64``) is a ``sightline.tokenblob.pack_sideinfo`` blob (magic
 ``SLSI``): float32 arrays ``[Tt, tiles_y, tiles_x]`` per field, one value per token step
@@ -33,7 +45,8 @@ and 16x16-token tile, for analytics without decoding:
 * ``latent_delta``: mean squared distance between the codebook vectors of this step's and
   the previous step's tokens (token-space motion energy);
 * ``pixel_motion``: mean absolute luma difference between consecutive source frames;
-* ``residual_energy``: mean squared luma error of the reconstruction (codec residual).
+* ``residual_energy``: mean squared luma error of the reconstruction (codec residual),
+  NaN on the token steps the quality sample did not decode.
 
 Step 0 has no previous step: its ``changed_frac`` and ``latent_delta`` are 0.
 
@@ -48,7 +61,9 @@ import json
 import logging
 import math
 import os
+import struct
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +96,12 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json"
 MAX_VOXELS = int(os.environ.get("SIGHTLINE_CODEC_MAX_VOXELS", str(1_500_000_000)))
+ENV_MODE = "SIGHTLINE_CODEC_MODE"
+ENV_THREADS = "SIGHTLINE_CODEC_THREADS"
+ENV_QUALITY = "SIGHTLINE_CODEC_QUALITY"
+ENV_QUALITY_FRACTION = "SIGHTLINE_CODEC_QUALITY_FRACTION"
+MODES = ("both", "encode", "decode")
+DEFAULT_QUALITY_FRACTION = 0.25
 PSNR_CAP = 100.0  # JSON has no infinity: a lossless result reports this
 _SUFFIX = {
     "video/mp4": ".mp4",
@@ -127,8 +148,32 @@ class VideoInput:
 # --------------------------------------------------------------------------- SageMaker contract
 
 
+def codec_mode() -> str:
+    """What this endpoint serves: ``both`` (default), ``encode`` or ``decode``."""
+    mode = (os.environ.get(ENV_MODE) or "both").strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"{ENV_MODE} must be one of {MODES}, got {mode!r}")
+    return mode
+
+
+def cpu_threads() -> int:
+    """torch CPU threads: ``$SIGHTLINE_CODEC_THREADS``, else every core (at most 8).
+
+    Measured on vtest.avi (10-s chunk, 768x576, 2-core machine): see the codec README.
+    """
+    env = os.environ.get(ENV_THREADS)
+    if env:
+        return max(1, int(env))
+    return max(1, min(8, os.cpu_count() or 1))
+
+
 def model_fn(model_dir: str | None = None) -> Codec:
-    """Load the codec once per worker (weights from ``$SIGHTLINE_CODEC_WEIGHTS`` or model_dir)."""
+    """Load the codec once per worker (weights from ``$SIGHTLINE_CODEC_WEIGHTS`` or model_dir).
+
+    The returned codec's ``registry`` knows every weights file found there, so decode
+    requests for blobs of older weights are served too.
+    """
+    mode = codec_mode()
     roots: list[Path] = []
     if os.environ.get(ENV_WEIGHTS):
         roots.append(Path(os.environ[ENV_WEIGHTS]))
@@ -139,10 +184,17 @@ def model_fn(model_dir: str | None = None) -> Codec:
         registry = CodebookRegistry()  # fall back to the committed weights
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
-        # Leave a core to the serving process / neighbours on small machines.
-        torch.set_num_threads(max(1, min(8, (os.cpu_count() or 2))))
+        torch.set_num_threads(cpu_threads())
     codec = registry.load(os.environ.get("SIGHTLINE_CODEC_CODEBOOK_ID") or None, device)
-    log.info("codec ready: %s %s on %s", codec.model_id, codec.codebook_id, device)
+    codec.registry = registry
+    log.info(
+        "codec ready: %s %s on %s (%d threads), mode %s",
+        codec.model_id,
+        codec.codebook_id,
+        device,
+        torch.get_num_threads(),
+        mode,
+    )
     return codec
 
 
@@ -154,8 +206,15 @@ def input_fn(
     Raises ValueError when the request is unusable or too big.
     """
     ctype = (content_type or "").split(";")[0].strip().lower()
+    mode = codec_mode()
     if ctype == DECODE_CONTENT_TYPE:
+        if mode == "encode":
+            raise ValueError("this endpoint only encodes (SIGHTLINE_CODEC_MODE=encode)")
         return _decode_request(bytes(request_body))
+    if mode == "decode":
+        raise ValueError(
+            f"this endpoint only decodes (SIGHTLINE_CODEC_MODE=decode): send {DECODE_CONTENT_TYPE}"
+        )
     if not (ctype.startswith("video/") or ctype == "application/octet-stream"):
         raise ValueError(f"unsupported content type {content_type!r}: send video/* bytes")
     body = bytes(request_body)
@@ -189,27 +248,42 @@ def _decode_request(body: bytes) -> DecodeRequest:
     )
 
 
+def encode_png(rgb: np.ndarray) -> bytes:
+    """uint8 RGB ``[H, W, 3]`` -> PNG bytes (zlib only: a decode image needs no OpenCV)."""
+    h, w, _ = rgb.shape
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, w * 3)], axis=1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
+
+
 def _predict_decode(req: DecodeRequest, model: Codec) -> dict[str, Any]:
     import subprocess
 
-    import cv2
-
     t = time.perf_counter()
+    same = model.codebook_id == read_header(req.blob).codebook_id
     frames = decode_blob(
         req.blob,
         req.roi,
         req.t0,
         req.t1,
         expected_hash=req.expected_hash,
-        codec=model if model.codebook_id == read_header(req.blob).codebook_id else None,
+        codec=model if same else None,
+        registry=None if same else getattr(model, "registry", None),
     )
     decode_ms = 1000 * (time.perf_counter() - t)
     n, h, w, _ = frames.shape
     if req.format == "png":
-        ok, png = cv2.imencode(".png", cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise ValueError("PNG encoding failed")
-        media, ctype = png.tobytes(), "image/png"
+        media, ctype = encode_png(np.ascontiguousarray(frames[0])), "image/png"
     else:
         fps = read_header(req.blob).fps
         # H.264 needs even sizes; pad by one pixel where needed.
@@ -261,9 +335,70 @@ def _predict_decode(req: DecodeRequest, model: Codec) -> dict[str, Any]:
     }
 
 
+def quality_spans(
+    n_steps: int, fraction: float, halo_steps: int, min_saving: float = 0.4
+) -> list[tuple[int, int]]:
+    """Token-step spans to decode for the quality figures: about ``fraction`` of the steps
+    in one or two evenly spaced spans, or every step when sampling would not save at least
+    ``min_saving`` of the decode work (the decoder's temporal halo is decoded too)."""
+    m = max(1, round(fraction * n_steps))
+    parts = 1 if m < 4 else 2
+    spans = []
+    for i in range(parts):
+        length = m // parts + (i < m % parts)
+        center = (i + 0.5) * n_steps / parts
+        a = max(0, min(n_steps - length, round(center - length / 2)))
+        spans.append((a, a + length))
+    cost = sum(min(n_steps, b + halo_steps) - max(0, a - halo_steps) for a, b in spans)
+    return [(0, n_steps)] if cost > (1 - min_saving) * n_steps else spans
+
+
+def _measure_quality(
+    model: Codec, frames: np.ndarray, tokens: np.ndarray
+) -> tuple[dict[str, Any], list[tuple[int, np.ndarray]]]:
+    """PSNR-Y / MS-SSIM of the reconstruction on a sample of token steps (or all, or none).
+
+    Returns the ``quality_stats`` document and the decoded spans ``(first frame, frames)``.
+    """
+    policy = (os.environ.get(ENV_QUALITY) or "sample").strip().lower()
+    n, h, w, _ = frames.shape
+    if policy == "off":
+        return {"psnr": None, "ms_ssim": None, "sampled": False, "frames_measured": 0}, []
+    if policy not in ("sample", "full"):
+        raise ValueError(f"{ENV_QUALITY} must be sample, full or off, got {policy!r}")
+    tt = tokens.shape[0]
+    ts = model.time_stride
+    fraction = float(os.environ.get(ENV_QUALITY_FRACTION, DEFAULT_QUALITY_FRACTION))
+    spans = [(0, tt)] if policy == "full" else quality_spans(tt, fraction, model.halo[0])
+    decoded: list[tuple[int, np.ndarray]] = []
+    for a, b in spans:
+        f0, f1 = a * ts, min(n, b * ts)
+        if f0 >= f1:
+            continue
+        recon = model.decode_region(
+            tokens,
+            origin=(0, 0, 0),
+            grid_dims=tokens.shape,
+            pixel_box=(0, 0, w, h),
+            frames=(f0, f1),
+            frame_size=(h, w),
+            n_frames=n,
+        )
+        decoded.append((f0, recon))
+    src = np.concatenate([frames[f0 : f0 + len(r)] for f0, r in decoded])
+    rec = np.concatenate([r for _, r in decoded])
+    psnr = psnr_y(src, rec)
+    return {
+        "psnr": min(psnr, PSNR_CAP),
+        "ms_ssim": ms_ssim_y(src, rec),
+        "sampled": len(rec) < n,
+        "frames_measured": len(rec),
+    }, decoded
+
+
 def predict_fn(data: VideoInput | DecodeRequest, model: Codec) -> dict[str, Any]:
-    """Encode to a token blob, decode it back for quality stats, compute side info; or
-    decode a requested region."""
+    """Encode to a token blob, decode (a sample of) it back for quality stats, compute side
+    info; or decode a requested region."""
     if isinstance(data, DecodeRequest):
         return _predict_decode(data, model)
     frames = data.frames
@@ -273,12 +408,13 @@ def predict_fn(data: VideoInput | DecodeRequest, model: Codec) -> dict[str, Any]
     blob = enc.to_blob()
     encode_ms = 1000 * (time.perf_counter() - t)
     t = time.perf_counter()
-    recon = model.decode(enc.tokens, enc.frame_size, enc.n_frames)
+    quality, decoded = _measure_quality(model, frames, enc.tokens)
+    quality["frames"] = n
     decode_ms = 1000 * (time.perf_counter() - t)
     token_hash = blob_hash(blob)
     sideinfo = pack_sideinfo(
         compute_sideinfo(
-            enc.tokens, frames, recon, model.embeddings(), model.time_stride, model.spatial_stride
+            enc.tokens, frames, decoded, model.embeddings(), model.time_stride, model.spatial_stride
         ),
         time_stride=model.time_stride,
         spatial_stride=model.spatial_stride,
@@ -287,7 +423,6 @@ def predict_fn(data: VideoInput | DecodeRequest, model: Codec) -> dict[str, Any]
         descriptions=SIDEINFO_FIELDS,
     )
     raw_bytes = round(w * h * 1.5 * n)
-    psnr = psnr_y(frames, recon)
     return {
         "token_blob": blob,
         "sideinfo": sideinfo,
@@ -298,7 +433,7 @@ def predict_fn(data: VideoInput | DecodeRequest, model: Codec) -> dict[str, Any]
         "raw_bytes": raw_bytes,
         "ratio": raw_bytes / len(blob),
         "bpp": 8 * len(blob) / (w * h * n),
-        "quality_stats": {"psnr": min(psnr, PSNR_CAP), "ms_ssim": ms_ssim_y(frames, recon)},
+        "quality_stats": quality,
         "frames": n,
         "fps": data.fps,
         "width": w,
@@ -346,20 +481,26 @@ def _tile_means(values: torch.Tensor, tile_px: int, grid: tuple[int, int]) -> to
 def compute_sideinfo(
     tokens: np.ndarray,
     frames: np.ndarray,
-    recon: np.ndarray,
+    recon: np.ndarray | Sequence[tuple[int, np.ndarray]],
     embeddings: np.ndarray,
     time_stride: int,
     spatial_stride: int,
 ) -> dict[str, np.ndarray]:
-    """Per (token step, 16x16-token tile) statistics; see the module docstring."""
+    """Per (token step, 16x16-token tile) statistics; see the module docstring.
+
+    ``recon`` is the whole reconstruction, or the decoded spans ``(first frame, frames)``;
+    ``residual_energy`` is NaN on steps no span covers entirely.
+    """
     tt, ht, wt = tokens.shape
     tile = 16
     grid = (math.ceil(ht / tile), math.ceil(wt / tile))
     out = {name: np.zeros((tt, *grid), np.float32) for name in SIDEINFO_FIELDS}
+    spans = [(0, recon)] if isinstance(recon, np.ndarray) else list(recon)
     tok = torch.from_numpy(tokens.astype(np.int64))
     emb = torch.from_numpy(embeddings).float()
     n = len(frames)
     prev_y: torch.Tensor | None = None
+    px_tile = tile * spatial_stride
     for t in range(tt):
         if t > 0:
             changed = (tok[t] != tok[t - 1]).float()
@@ -372,14 +513,17 @@ def compute_sideinfo(
                 out[name][t] = out[name][t - 1]
             continue
         y = rgb_to_y(frames[f0:f1], "full")
-        yr = rgb_to_y(recon[f0:f1], "full")
-        px_tile = tile * spatial_stride
-        residual = (y - yr).pow(2).mean(0)
         diffs = [(y[0] - prev_y).abs()] if prev_y is not None else []
         diffs += [(y[i] - y[i - 1]).abs() for i in range(1, len(y))]
-        motion = torch.stack(diffs).mean(0) if diffs else torch.zeros_like(residual)
-        out["residual_energy"][t] = _tile_means(residual, px_tile, grid).numpy()
+        motion = torch.stack(diffs).mean(0) if diffs else torch.zeros_like(y[0])
         out["pixel_motion"][t] = _tile_means(motion, px_tile, grid).numpy()
+        span = next(((s0, r) for s0, r in spans if s0 <= f0 and f1 <= s0 + len(r)), None)
+        if span is None:
+            out["residual_energy"][t] = np.nan
+        else:
+            yr = rgb_to_y(span[1][f0 - span[0] : f1 - span[0]], "full")
+            residual = (y - yr).pow(2).mean(0)
+            out["residual_energy"][t] = _tile_means(residual, px_tile, grid).numpy()
         prev_y = y[-1]
     return out
 

@@ -35,7 +35,13 @@ _Y_COEF = {
 
 def rgb_to_y(frames: np.ndarray | torch.Tensor, y_range: YRange = "limited") -> torch.Tensor:
     """uint8 RGB ``[..., 3]`` -> float32 BT.601 luma ``[...]`` on a 0..255 scale."""
-    t = torch.as_tensor(frames).float()
+    # numpy input converts to float32 in numpy: one copy, and read-only arrays (frames
+    # from np.frombuffer) are fine.
+    t = (
+        torch.from_numpy(np.asarray(frames, dtype=np.float32))
+        if isinstance(frames, np.ndarray)
+        else torch.as_tensor(frames).float()
+    )
     (r, g, b), offset, div = _Y_COEF[y_range]
     return (t[..., 0] * r + t[..., 1] * g + t[..., 2] * b + offset) / div
 
@@ -81,18 +87,18 @@ def _ssim_cs(
     """Per-image SSIM and contrast-structure term for [N,1,H,W] luma on a 0..255 scale."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     k = len(win)
-    wx, wy = win.view(1, 1, 1, k), win.view(1, 1, k, 1)
-
-    def blur(t: torch.Tensor) -> torch.Tensor:  # separable Gaussian, 'valid' like the paper
-        return F.conv2d(F.conv2d(t, wx), wy)
-
-    mu_x, mu_y = blur(x), blur(y)
-    sxx = blur(x * x) - mu_x**2
-    syy = blur(y * y) - mu_y**2
-    sxy = blur(x * y) - mu_x * mu_y
+    # The five local moments blurred in one grouped, separable convolution pair ('valid',
+    # like the paper): one pass over memory instead of ten single-channel convolutions.
+    wx = win.view(1, 1, 1, k).expand(5, 1, 1, k)
+    wy = win.view(1, 1, k, 1).expand(5, 1, k, 1)
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    mu_x, mu_y, exx, eyy, exy = F.conv2d(F.conv2d(stack, wx, groups=5), wy, groups=5).unbind(1)
+    sxx = exx - mu_x**2
+    syy = eyy - mu_y**2
+    sxy = exy - mu_x * mu_y
     cs = (2 * sxy + c2) / (sxx + syy + c2)
     ssim = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1) * cs
-    return ssim.mean(dim=(1, 2, 3)), cs.mean(dim=(1, 2, 3))
+    return ssim.mean(dim=(1, 2)), cs.mean(dim=(1, 2))
 
 
 def ms_ssim_y(

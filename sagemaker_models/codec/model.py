@@ -67,7 +67,11 @@ class CodecConfig:
     width: int = 96  # channels at token resolution
     fine_width: int = 32  # decoder channels at 1/(spatial_stride/2) resolution
     enc_blocks: int = 2
-    dec_blocks: int = 2  # (2+1)D blocks at token resolution
+    dec_blocks: int = 2  # residual blocks at token resolution
+    # How many of those (the first ones) also mix neighbouring token steps (temporal kernel 3).
+    # None = all of them (vqvae3d-v1). Each costs one token step of decoder context (halo),
+    # which ROI decode must read on both sides of the requested time range.
+    dec_temporal_blocks: int | None = None
     dec_fine_blocks: int = 2  # 3x3 blocks at the intermediate resolution
     ema_decay: float = 0.99
     dead_threshold: float = 0.1  # EMA usage below which a code is restarted (training only)
@@ -82,6 +86,15 @@ class CodecConfig:
             raise ValueError("time_stride must be 1, 2, 4 or 8")
         if not 2 <= self.codebook_size <= 65536:
             raise ValueError("codebook_size must fit uint16 indices")
+        if self.dec_temporal_blocks is not None and not (
+            0 <= self.dec_temporal_blocks <= self.dec_blocks
+        ):
+            raise ValueError("dec_temporal_blocks must be between 0 and dec_blocks")
+
+    @property
+    def temporal_blocks(self) -> int:
+        """Decoder blocks with a temporal convolution."""
+        return self.dec_blocks if self.dec_temporal_blocks is None else self.dec_temporal_blocks
 
     @property
     def stage1(self) -> tuple[int, int]:
@@ -190,7 +203,7 @@ class Decoder(nn.Module):
         (t1, s1), (t2, s2) = cfg.stage1, cfg.stage2
         self.inp = nn.Conv3d(cfg.embed_dim, cfg.width, 1)
         self.blocks = nn.Sequential(
-            *[ResBlock(cfg.width, temporal=True) for _ in range(cfg.dec_blocks)]
+            *[ResBlock(cfg.width, temporal=i < cfg.temporal_blocks) for i in range(cfg.dec_blocks)]
         )
         self.up = nn.Conv3d(cfg.width, cfg.fine_width * t2 * s2 * s2, 1)
         self.fine = nn.Sequential(*[ResBlock(cfg.fine_width) for _ in range(cfg.dec_fine_blocks)])
@@ -210,7 +223,7 @@ class Decoder(nn.Module):
     def halo(self) -> tuple[int, int]:
         """(token steps, tokens) each side that any output pixel depends on."""
         fine = math.ceil(self.cfg.dec_fine_blocks / self.cfg.stage2[1])
-        return self.cfg.dec_blocks, self.cfg.dec_blocks + fine
+        return self.cfg.temporal_blocks, self.cfg.dec_blocks + fine
 
 
 class EMAVectorQuantizer(nn.Module):
@@ -421,9 +434,10 @@ class EncodedClip:
     model_id: str
     codebook_size: int
 
-    def to_blob(self, temporal_window: int = 8) -> bytes:
-        """Serialize as a token blob v1 (see ``sightline.tokenblob``)."""
-        from sightline.tokenblob import pack_tokens
+    def to_blob(self, temporal_window: int | None = None, version: int | None = None) -> bytes:
+        """Serialize as a token blob (see ``sightline.tokenblob``; default: its current
+        format version and that version's default temporal window)."""
+        from sightline.tokenblob import FORMAT_VERSION, pack_tokens
 
         return pack_tokens(
             self.tokens,
@@ -436,6 +450,7 @@ class EncodedClip:
             n_frames=self.n_frames,
             temporal_window=temporal_window,
             codebook_size=self.codebook_size,
+            version=version or FORMAT_VERSION,
         )
 
 
@@ -457,6 +472,8 @@ class Codec:
         self.device = torch.device(device)
         self.codebook_id = codebook_id or make_codebook_id(self.cfg, model.quantizer.embedding)
         self.model_id = self.cfg.model_id
+        # Set by the serving code: where to find the weights of other codebook ids.
+        self.registry: Any = None
 
     @classmethod
     def from_files(

@@ -1,4 +1,5 @@
-"""SageMaker handler contract on a tiny synthetic mp4 with a tiny random-init codec."""
+"""SageMaker handler contract on a tiny synthetic mp4 with a tiny random-init codec:
+encode and decode modes, quality sampling, the decode registry, PNG output."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import pytest
 import torch
 
 from sagemaker_models.codec.inference import (
+    DECODE_CONTENT_TYPE,
     decode_blob,
+    encode_png,
     input_fn,
     model_fn,
     output_fn,
     plan_roi,
     predict_fn,
+    quality_spans,
 )
 from sagemaker_models.codec.model import VQVAE3D, Codec, CodecConfig, make_codebook_id
 from sagemaker_models.codec.registry import CodebookRegistry, UnknownCodebookError
@@ -37,25 +41,25 @@ TINY = CodecConfig(
 )
 
 
-def write_tiny_weights(folder: Path) -> str:
+def write_tiny_weights(folder: Path, seed: int = 0, stem: str = "tiny") -> str:
     """A random tiny model saved the way train.py saves (fp16 state dict + JSON)."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = VQVAE3D(TINY)
     with torch.no_grad():
         model.quantizer.embedding.normal_(0, 1)
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save(state, folder / "tiny.pt")
+    torch.save(state, folder / f"{stem}.pt")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     cid = make_codebook_id(TINY, model.quantizer.embedding, "test")
-    (folder / "tiny.json").write_text(
+    (folder / f"{stem}.json").write_text(
         json.dumps(
             {
                 "model_id": TINY.model_id,
                 "codebook_id": cid,
                 "architecture": TINY.to_dict(),
-                "weights_file": "tiny.pt",
-                "created": "2000-01-01T00:00:00+00:00",
+                "weights_file": f"{stem}.pt",
+                "created": f"200{seed}-01-01T00:00:00+00:00",
             }
         )
     )
@@ -170,6 +174,8 @@ def test_predict_and_output_fn(mp4_bytes, codec):
     assert doc["tokens_shape"] == [3, 6, 8]
     q = doc["quality_stats"]
     assert 0 < q["psnr"] <= 100 and -1 <= q["ms_ssim"] <= 1
+    # Three token steps: a sample would save nothing, so every frame is measured.
+    assert q["sampled"] is False and q["frames_measured"] == q["frames"] == 12
     header, tokens = unpack_tokens(blob, expected_hash=doc["token_hash"])
     assert list(tokens.shape) == doc["tokens_shape"]
     assert header.codebook_id == codec.codebook_id
@@ -217,3 +223,147 @@ def test_decode_blob_refuses_other_codebook(codec, tmp_path):
         decode_blob(enc.to_blob(), codec=codec)
     with pytest.raises(UnknownCodebookError):
         decode_blob(enc.to_blob(), registry=CodebookRegistry([tmp_path]))
+
+
+def long_clip(n=64, h=48, w=64) -> np.ndarray:
+    """A square moving over a gradient, as uint8 RGB frames."""
+    base = np.tile(np.linspace(30, 200, w, dtype=np.uint8)[None, :, None], (h, 1, 3))
+    frames = np.repeat(base[None], n, axis=0)
+    for i in range(n):
+        x = (2 * i) % (w - 16)
+        frames[i, 10:26, x : x + 16] = (250, 220, 40)
+    return frames
+
+
+def test_quality_spans():
+    # About a quarter of the steps, in two spread spans, when that saves decode work.
+    assert quality_spans(25, 0.25, 1) == [(5, 8), (17, 20)]
+    assert quality_spans(100, 0.1, 2) == [(22, 27), (72, 77)]
+    assert quality_spans(7, 0.25, 0) == [(2, 4)]
+    # Too short: the halo around a sample costs as much as decoding everything.
+    assert quality_spans(3, 0.25, 2) == [(0, 3)]
+    assert quality_spans(25, 1.0, 1) == [(0, 25)]
+
+
+def test_quality_is_measured_on_a_sample_and_says_so(codec, monkeypatch):
+    from sagemaker_models.codec.inference import VideoInput
+    from sagemaker_models.codec.metrics import psnr_y
+
+    frames = long_clip()
+    data = VideoInput(frames=frames, fps=10.0, source_bytes=1)
+    # Given the default policy: a sample of the token steps is decoded
+    out = predict_fn(data, codec)
+    q = out["quality_stats"]
+    assert q["sampled"] is True and 0 < q["frames_measured"] < q["frames"] == 64
+    # Then the figures are those of a full decode on exactly the sampled frames
+    spans = quality_spans(16, 0.25, codec.halo[0])
+    full = codec.decode(unpack_tokens(out["token_blob"])[1], (48, 64), 64)
+    idx = np.concatenate([np.arange(a * 4, b * 4) for a, b in spans])
+    assert q["frames_measured"] == len(idx)
+    assert q["psnr"] == pytest.approx(psnr_y(frames[idx], full[idx]), abs=0.05)
+    # And the side info's residual energy is NaN exactly where nothing was decoded
+    _, fields = unpack_sideinfo(out["sideinfo"])
+    measured = np.zeros(16, bool)
+    for a, b in spans:
+        measured[a:b] = True
+    energy = fields["residual_energy"][:, 0, 0]
+    assert np.isfinite(energy[measured]).all() and np.isnan(energy[~measured]).all()
+    for name in ("changed_frac", "latent_delta", "pixel_motion"):
+        assert np.isfinite(fields[name]).all()
+    # When asked for, the whole chunk is measured, or nothing
+    monkeypatch.setenv("SIGHTLINE_CODEC_QUALITY", "full")
+    q = predict_fn(data, codec)["quality_stats"]
+    assert q["sampled"] is False and q["frames_measured"] == 64
+    assert q["psnr"] == pytest.approx(psnr_y(frames, full), abs=0.05)
+    monkeypatch.setenv("SIGHTLINE_CODEC_QUALITY", "off")
+    q = predict_fn(data, codec)["quality_stats"]
+    assert q["psnr"] is None and q["ms_ssim"] is None and q["frames_measured"] == 0
+    monkeypatch.setenv("SIGHTLINE_CODEC_QUALITY", "sometimes")
+    with pytest.raises(ValueError):
+        predict_fn(data, codec)
+
+
+def _decode_request(blob: bytes, roi=None, fmt="png") -> bytes:
+    return json.dumps(
+        {
+            "token_blob_b64": base64.b64encode(blob).decode(),
+            "expected_hash": blob_hash(blob),
+            "roi": roi,
+            "t0": 0.0,
+            "t1": 0.5,
+            "format": fmt,
+        }
+    ).encode()
+
+
+def test_encode_and_decode_modes(mp4_bytes, codec, monkeypatch):
+    # An encode endpoint encodes a clip ...
+    monkeypatch.setenv("SIGHTLINE_CODEC_MODE", "encode")
+    doc = json.loads(output_fn(predict_fn(input_fn(mp4_bytes, "video/mp4"), codec)))
+    blob = base64.b64decode(doc["token_blob_b64"])
+    request = _decode_request(blob, roi=[8, 4, 40, 36])
+    # ... and refuses to decode
+    with pytest.raises(ValueError, match="only encodes"):
+        input_fn(request, DECODE_CONTENT_TYPE)
+    # A decode endpoint decodes the region that blob holds, and refuses video
+    monkeypatch.setenv("SIGHTLINE_CODEC_MODE", "decode")
+    with pytest.raises(ValueError, match="only decodes"):
+        input_fn(mp4_bytes, "video/mp4")
+    out = json.loads(output_fn(predict_fn(input_fn(request, DECODE_CONTENT_TYPE), codec)))
+    png = base64.b64decode(out["media_b64"])
+    assert out["content_type"] == "image/png" and (out["width"], out["height"]) == (32, 32)
+    image = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), 4)
+    expected = decode_blob(blob, roi=(8, 4, 40, 36), t0=0.0, t1=0.5, codec=codec)[0]
+    np.testing.assert_array_equal(image, expected)
+    monkeypatch.setenv("SIGHTLINE_CODEC_MODE", "both")
+    assert input_fn(request, DECODE_CONTENT_TYPE).roi == (8.0, 4.0, 40.0, 36.0)
+    monkeypatch.setenv("SIGHTLINE_CODEC_MODE", "sideways")
+    with pytest.raises(ValueError, match="SIGHTLINE_CODEC_MODE"):
+        input_fn(mp4_bytes, "video/mp4")
+
+
+def test_decode_endpoint_serves_blobs_of_older_weights(tmp_path, monkeypatch):
+    # Given two weights in the model folder, the newer being the endpoint's default
+    old = write_tiny_weights(tmp_path, seed=1, stem="old")
+    new = write_tiny_weights(tmp_path, seed=2, stem="new")
+    endpoint = model_fn(str(tmp_path))
+    assert endpoint.codebook_id == new
+    older = endpoint.registry.load(old, "cpu")
+    blob = older.encode(long_clip(8)).to_blob()
+    # When a blob of the older weights is to be decoded, those weights decode it
+    monkeypatch.setenv("SIGHTLINE_CODEC_MODE", "decode")
+    out = predict_fn(input_fn(_decode_request(blob), DECODE_CONTENT_TYPE), endpoint)
+    image = cv2.imdecode(np.frombuffer(out["media"], np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(image[..., ::-1], decode_blob(blob, codec=older)[0])
+
+
+def test_model_fn_threads(weights_dir, monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("SIGHTLINE_CODEC_THREADS", "1")
+        model_fn(str(weights_dir[0]))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_encode_png_round_trip():
+    rgb = np.random.default_rng(0).integers(0, 256, (7, 13, 3), dtype=np.uint8)
+    png = encode_png(rgb)
+    back = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(back[..., ::-1], rgb)
+
+
+def test_latent_features_average_only_measured_side_info(codec):
+    from sagemaker_models.codec.inference import VideoInput
+    from sightline.services.latent import from_blob
+
+    out = predict_fn(VideoInput(frames=long_clip(), fps=10.0, source_bytes=1), codec)
+    _, fields = unpack_sideinfo(out["sideinfo"])
+    assert np.isnan(fields["residual_energy"]).any()
+    feats = from_blob(out["token_blob"], expected_hash=out["token_hash"], sideinfo=out["sideinfo"])
+    assert feats.sideinfo_means["residual_energy"] == pytest.approx(
+        float(np.nanmean(fields["residual_energy"])), abs=1e-5
+    )
+    assert all(np.isfinite(v) for v in feats.sideinfo_means.values())
+    assert len(feats.activity) == 16 and np.isfinite(feats.anomaly_score)

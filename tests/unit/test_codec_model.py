@@ -132,6 +132,37 @@ def test_roi_decode_matches_full_decode(codec):
         assert_same_pixels(roi, full[f0:f1, y0:y1, x0:x1])
 
 
+def test_fewer_temporal_blocks_shrink_the_halo_and_stay_exact():
+    # Given a decoder whose second block does not mix token steps
+    cfg = CodecConfig(**{**TINY.to_dict(), "dec_temporal_blocks": 1})
+    torch.manual_seed(1)
+    model = VQVAE3D(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+        model.quantizer.embedding.normal_(0, 1)
+    small = Codec(model)
+    assert small.halo == (1, 3)
+    assert model.decoder.blocks[1].temporal is None
+    # Then a window of one step of context reproduces the full decode
+    frames = video(t=24, h=48, w=48, seed=3)
+    enc = small.encode(frames)
+    full = small.decode(enc.tokens, enc.frame_size, enc.n_frames)
+    sub = enc.tokens[1:4]  # steps 2..3 (frames 8..16) plus one step each side
+    roi = small.decode_region(
+        sub,
+        origin=(1, 0, 0),
+        grid_dims=enc.tokens.shape,
+        pixel_box=(0, 0, 48, 48),
+        frames=(8, 12),
+        frame_size=enc.frame_size,
+        n_frames=enc.n_frames,
+    )
+    assert_same_pixels(roi, full[8:12])
+    with pytest.raises(ValueError):
+        CodecConfig(dec_temporal_blocks=3)
+
+
 def test_roi_decode_rejects_missing_halo(codec):
     enc = codec.encode(video(t=8, h=64, w=64))
     with pytest.raises(ValueError, match="halo"):

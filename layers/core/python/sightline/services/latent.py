@@ -67,7 +67,13 @@ def from_blob(blob: bytes, *, expected_hash: str, sideinfo: bytes | None = None)
     means: dict[str, float] = {}
     if sideinfo:
         _, fields = tokenblob.unpack_sideinfo(sideinfo)
-        means = {name: round(float(arr.mean()), 6) for name, arr in fields.items()}
+        # NaN marks cells the codec did not measure (residual energy outside its quality
+        # sample): means are over the measured cells, and a field with none is left out.
+        means = {
+            name: round(float(np.nanmean(arr)), 6)
+            for name, arr in fields.items()
+            if np.isfinite(arr).any()
+        }
         if "latent_delta" in fields:
             peak = fields["latent_delta"].reshape(fields["latent_delta"].shape[0], -1).max(axis=1)
             activity = (1.0 - np.exp(-np.clip(peak, 0.0, None))).astype(np.float32)
