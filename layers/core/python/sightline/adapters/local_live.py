@@ -36,27 +36,9 @@ RESYNC_S = 1.0
 
 
 def _encode_args(threads: int) -> list[str]:
-    return [
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "18",
-        "-pix_fmt",
-        "yuv420p",
-        "-vf",
-        "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-        "-threads",
-        str(threads),
-        "-movflags",
-        "+faststart",
-    ]
+    from sightline.services.media import h264_mp4_args
+
+    return h264_mp4_args(threads=threads, crf=18)
 
 
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:

@@ -231,6 +231,32 @@ def plan_windows(duration_s: float, chunk_s: float, overlap_s: float) -> list[tu
     return windows
 
 
+def h264_mp4_args(*, threads: int = 2, crf: int = 16) -> list[str]:
+    """ffmpeg output options of every chunk: the first video stream only, H.264 yuv420p with
+    even dimensions, MP4 with the index up front."""
+    return [
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-vf",
+        "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+        "-threads",
+        str(threads),
+        "-movflags",
+        "+faststart",
+    ]
+
+
 def cut_chunk(
     src: Path, dest: Path, t0: float, t1: float, *, ffmpeg: str = "ffmpeg", threads: int = 2
 ) -> None:
@@ -247,25 +273,7 @@ def cut_chunk(
         str(src),
         "-t",
         f"{t1 - t0:.3f}",
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "16",
-        "-pix_fmt",
-        "yuv420p",
-        "-vf",
-        "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-        "-threads",
-        str(threads),
-        "-movflags",
-        "+faststart",
+        *h264_mp4_args(threads=threads, crf=16),
         str(dest),
     ]
     res = subprocess.run(cmd, capture_output=True, timeout=max(120, 10 * (t1 - t0)), check=False)
