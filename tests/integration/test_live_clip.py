@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,7 @@ def _windows(camera: Camera) -> list[CameraWindow]:
 def _assert_contiguous(camera: Camera, windows: list[CameraWindow]) -> None:
     assert [w.index for w in windows] == list(range(len(windows)))
     assert windows[0].t0 == camera.origin
-    for a, b in zip(windows, windows[1:], strict=False):
+    for a, b in pairwise(windows):
         assert a.t1 == b.t0, f"window {b.index} does not start where {a.index} ended"
     now = CameraRepository(factory.tables()).get(TENANT, camera.camera_id)
     assert now.watermark == windows[-1].t1

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,7 @@ def test_stream_camera_records_processes_and_survives_outages(fakes: None, sende
     ws = windows()
     assert any(w.status == WindowStatus.GAP for w in ws), [w.status for w in ws]
     assert [w.index for w in ws] == list(range(len(ws)))
-    for a, b in zip(ws, ws[1:], strict=False):
+    for a, b in pairwise(ws):
         assert a.t1 == b.t0
     assert ws[0].t0 == cam.origin
     manifests = handlers.pipeline().repo.list_manifests(TENANT, cam.camera_id)

@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import boto3
@@ -39,7 +40,7 @@ def test_split_at_fragment_count_and_size_limits() -> None:
     pieces = split_by_fragments(T0, end, frags, max_bytes=10**9, max_count=4)
     assert [round((b - a).total_seconds()) for a, b in pieces] == [4, 4, 2]
     assert pieces[0][0] == T0 and pieces[-1][1] == end
-    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in pairwise(pieces))
     big = [_frag(i, size=40) for i in range(10)]
     pieces = split_by_fragments(T0, end, big, max_bytes=100, max_count=200)
     assert [round((b - a).total_seconds()) for a, b in pieces] == [2, 2, 2, 2, 2]
@@ -222,6 +223,6 @@ def test_kvs_get_clip_gap_throttle_and_codec_change(tmp_path: Path) -> None:
             ],
             capture_output=True,
             check=True,
-        ).stdout  # fmt: skip
+        ).stdout
     )["streams"][0]["nb_read_frames"]
     assert int(stream["nb_read_frames"]) == 2 * int(frames_a)
