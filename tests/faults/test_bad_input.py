@@ -303,12 +303,6 @@ def test_cli_ingest_of_a_non_utf8_file_name_prints_and_completes(
     assert "completed" in out and "vid\\udce9o" in out, out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (services/media.py): a chunk window that holds no frame, as most 10-s "
-    "windows of a one-frame-a-minute video do, is cut into an MP4 without a video stream "
-    "and stored as a chunk; the real codec then fails the video late",
-)
 def test_a_chunk_window_without_a_frame_is_not_stored_as_an_empty_chunk(tmp_path: Path) -> None:
     from sightline.errors import InvalidVideo
     from sightline.services import media

@@ -100,3 +100,23 @@ def test_a_failing_chunk_fails_the_video_and_cleans_up(
     assert "endpoint crashed" in (r["video"].failure_reason or "")
     assert factory.index().count(TENANT) == 0
     assert service.repo.list_events(TENANT, r["video"].video_id) == []
+
+
+def test_windows_without_a_frame_make_no_chunks(service: IngestService, tmp_path: Path) -> None:
+    import subprocess
+
+    # One frame every ten seconds for 30 s, cut into 2-s chunks (15 windows).
+    path = tmp_path / "sparse.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+         "testsrc2=size=160x120:rate=1/10", "-t", "30", "-c:v", "libx264",
+         "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )  # fmt: skip
+    r = _ingest(service, path)
+    assert r["outcome"]["status"] == "SUCCEEDED", r["outcome"]
+    video = r["video"]
+    manifests = service.repo.list_manifests(TENANT, video.video_id)
+    # Windows ffmpeg finds no frame in are skipped; the ones that keep a frame are chunks.
+    assert video.chunks_total == len(manifests) and 3 <= len(manifests) < 15
+    assert {0.0, 10.0, 20.0} <= {m.t0 for m in manifests}

@@ -12,6 +12,11 @@ class InvalidVideo(SightlineError):
     """
 
 
+class EmptyWindow(InvalidVideo):
+    """A chunk window holds no frame (a sparse recording, one frame a minute): nothing to
+    process there, which is not a fault of the video as a whole."""
+
+
 class TransientError(SightlineError):
     """A dependency failed in a way that may pass on retry (throttling, timeouts)."""
 

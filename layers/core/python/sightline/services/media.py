@@ -12,7 +12,7 @@ from pathlib import Path
 
 import blake3
 
-from sightline.errors import InvalidVideo
+from sightline.errors import EmptyWindow, InvalidVideo
 
 _PROBE_TIMEOUT_S = 60
 
@@ -280,3 +280,15 @@ def cut_chunk(
     if res.returncode != 0 or not dest.is_file() or dest.stat().st_size == 0:
         err = res.stderr.decode(errors="replace").strip().splitlines()
         raise InvalidVideo(f"cutting {t0:.1f}-{t1:.1f}s failed: {err[-1] if err else 'no output'}")
+    # ffmpeg writes a file even when the window holds no frame (a sparse recording): an MP4
+    # without a video stream is not a chunk.
+    check = subprocess.run(
+        [ffmpeg, "-v", "error", "-nostdin", "-i", str(dest), "-map", "0:v:0", "-frames:v", "1",
+         "-f", "null", "-"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    if check.returncode != 0:
+        dest.unlink(missing_ok=True)
+        raise EmptyWindow(f"no frame between {t0:.1f}s and {t1:.1f}s")

@@ -21,7 +21,7 @@ import numpy as np
 
 from sightline import keys
 from sightline.config import Settings
-from sightline.errors import CodecError, CorruptData, InvalidVideo
+from sightline.errors import CodecError, CorruptData, EmptyWindow, InvalidVideo
 from sightline.models import (
     ChunkPlan,
     ChunkRef,
@@ -133,7 +133,10 @@ class Pipeline:
                 key = keys.chunk(probe.tenant_id, probe.video_id, i)
                 if not self.blobs.exists(key):
                     out = Path(tmp) / f"{i:05d}.mp4"
-                    media.cut_chunk(src, out, t0, t1, ffmpeg=s.ffmpeg, threads=s.threads)
+                    try:
+                        media.cut_chunk(src, out, t0, t1, ffmpeg=s.ffmpeg, threads=s.threads)
+                    except EmptyWindow:
+                        continue  # nothing was seen then: no chunk (index numbers keep time)
                     self.blobs.upload_file(out, key, "video/mp4")
                     out.unlink()
                 chunks.append(
@@ -146,6 +149,8 @@ class Pipeline:
                         key=key,
                     )
                 )
+        if not chunks:
+            raise InvalidVideo("no window of the video holds a frame")
         # Chunks from an earlier, longer plan (a changed chunk length) must not linger.
         wanted = {c.key for c in chunks}
         for stale in self.blobs.list_keys(keys.chunk_prefix(probe.tenant_id, probe.video_id)):
