@@ -182,10 +182,10 @@ def test_quarter_frame_roi_reads_few_bytes_and_matches_a_full_decode(
     key = keys.tokens(app.settings.default_tenant, ingested["plaza"]["video_id"], 1)
     # Given a quarter of the 768x576 frame over 1 s
     part = decode_region(factory.blobs(), key, roi=(384, 288, 384, 288), t0=2.0, t1=3.0)
-    # Then only the covering tiles were read: with 128-px tiles, 8-step windows and the
-    # decoder's halo that is about a quarter of the blob today (the codec issue aims at 15 %)
+    # Then only the covering tiles and the decoder's context were read: 64-px tiles in
+    # 2-step windows (blob v2), at most 15 % of the blob
     assert part.tiles_read < part.tiles_total / 4
-    assert part.bytes_read <= 0.30 * part.blob_bytes, (part.bytes_read, part.blob_bytes)
+    assert part.bytes_read <= 0.15 * part.blob_bytes, (part.bytes_read, part.blob_bytes)
     assert part.frames.shape == (10, 288, 384, 3)
     # And the region equals the same region of a full decode
     from sagemaker_models.codec.registry import load_codec
