@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from sagemaker_models.codec.video_io import raw_video_input
+
 X264_MEDIUM_CRF = (18, 28, 35, 45, 49, 51)
 X264_FAST_CRF = (28, 35, 45, 47, 49, 51)
 # Operating points: (stickiness, blob tile size in tokens, temporal window in token steps).
@@ -55,16 +57,7 @@ def _yuv420p(frames: np.ndarray, fps: float) -> bytes:
             "ffmpeg",
             "-v",
             "error",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-s",
-            f"{w}x{h}",
-            "-r",
-            f"{fps}",
-            "-i",
-            "-",
+            *raw_video_input(w, h, fps),
             "-f",
             "rawvideo",
             "-pix_fmt",
@@ -90,16 +83,7 @@ def _x264(
             "ffmpeg",
             "-v",
             "error",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "yuv420p",
-            "-s",
-            f"{w}x{h}",
-            "-r",
-            f"{fps}",
-            "-i",
-            "-",
+            *raw_video_input(w, h, fps, "yuv420p"),
             "-c:v",
             "libx264",
             *opts,

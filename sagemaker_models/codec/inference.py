@@ -78,6 +78,7 @@ from sagemaker_models.codec.registry import ENV_WEIGHTS, CodebookRegistry, load_
 from sagemaker_models.codec.video_io import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_PIXELS,
+    raw_video_input,
     read_frames_from_bytes,
 )
 from sightline.tokenblob import (
@@ -292,16 +293,7 @@ def _predict_decode(req: DecodeRequest, model: Codec) -> dict[str, Any]:
                 "ffmpeg",
                 "-v",
                 "error",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-                "-s",
-                f"{w}x{h}",
-                "-r",
-                f"{fps}",
-                "-i",
-                "-",
+                *raw_video_input(w, h, fps),
                 "-vf",
                 "pad=ceil(iw/2)*2:ceil(ih/2)*2",
                 "-c:v",

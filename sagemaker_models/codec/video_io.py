@@ -48,6 +48,22 @@ class VideoInfo:
     duration: float | None = None  # seconds, from the container
 
 
+def raw_video_input(width: int, height: int, fps: float, pix_fmt: str = "rgb24") -> list[str]:
+    """ffmpeg input options for raw frames written to its stdin."""
+    return [
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        pix_fmt,
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        f"{fps}",
+        "-i",
+        "-",
+    ]
+
+
 def _ffmpeg(name: str) -> str | None:
     return shutil.which(os.environ.get(f"SIGHTLINE_{name.upper()}", name))
 
