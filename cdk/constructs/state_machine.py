@@ -12,6 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk.constructs import nag
+from cdk.constructs.policies import statement
 from cdk.naming import Names
 
 LOGS_REASON = (
@@ -19,6 +20,35 @@ LOGS_REASON = (
     "X-Ray segment calls support no resource-level permissions; CDK adds them for the "
     "ALL-level logging and tracing that the state machine must have"
 )
+
+
+def process_chunk_sync_statements(
+    process_chunk_arn: str, names: Names
+) -> list[iam.PolicyStatement]:
+    """What a parent needs to run process_chunk with ``startExecution.sync:2``."""
+    return [
+        statement(["states:StartExecution"], [process_chunk_arn]),
+        # startExecution.sync:2 polls and stops the executions it started ...
+        statement(
+            ["states:DescribeExecution", "states:StopExecution"],
+            [names.executions_arn(names.process_chunk_state_machine)],
+        ),
+        # ... and watches them through this managed EventBridge rule.
+        statement(
+            ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            [names.sfn_sync_rule_arn],
+        ),
+    ]
+
+
+def acknowledge_process_chunk_executions(role: iam.IRole, names: Names) -> None:
+    """The one wildcard of ``process_chunk_sync_statements``, with its reason."""
+    nag.acknowledge_wildcards(
+        role,
+        resources=[names.executions_arn(names.process_chunk_state_machine)],
+        reason="execution ARNs of process_chunk are named at run time; the grant covers "
+        "executions of that one state machine only",
+    )
 
 
 class AslStateMachine(Construct):

@@ -26,7 +26,11 @@ from cdk.constructs import nag
 from cdk.constructs.function import SightlineFunction
 from cdk.constructs.layers import SightlineLayers
 from cdk.constructs.policies import DataAccess, data_statements, statement
-from cdk.constructs.state_machine import AslStateMachine
+from cdk.constructs.state_machine import (
+    AslStateMachine,
+    acknowledge_process_chunk_executions,
+    process_chunk_sync_statements,
+)
 from cdk.naming import Names
 from cdk.stacks.pipeline import runtime_environment
 
@@ -120,7 +124,6 @@ class LiveStack(Stack):
 
         # process_chunk is in the Pipeline stack: addressed by name, no cross-stack export.
         process_chunk = names.state_machine_arn(names.process_chunk_state_machine)
-        executions = names.executions_arn(names.process_chunk_state_machine)
         self.live_clip = AslStateMachine(
             self,
             "LiveClip",
@@ -136,23 +139,9 @@ class LiveStack(Stack):
             invoke_function_arns=[self.functions[s].function_arn for s in c.LIVE_STEPS],
             log_retention=cfg.log_retention,
             removal_policy=cfg.removal_policy,
-            statements=[
-                statement(["states:StartExecution"], [process_chunk]),
-                # startExecution.sync:2 polls and stops the executions it started ...
-                statement(["states:DescribeExecution", "states:StopExecution"], [executions]),
-                # ... and watches them through this managed EventBridge rule.
-                statement(
-                    ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                    [names.sfn_sync_rule_arn],
-                ),
-            ],
+            statements=process_chunk_sync_statements(process_chunk, names),
         )
-        nag.acknowledge_wildcards(
-            self.live_clip.role,
-            resources=[executions],
-            reason="execution ARNs of process_chunk are named at run time; the grant covers "
-            "executions of that one state machine only",
-        )
+        acknowledge_process_chunk_executions(self.live_clip.role, names)
 
         self.scheduler_role = iam.Role(
             self,

@@ -24,7 +24,11 @@ from cdk.constructs.layers import SightlineLayers
 from cdk.constructs.policies import DataAccess, data_statements, statement
 from cdk.constructs.queues import DeadLetterQueue
 from cdk.constructs.search_access import grant_search_access
-from cdk.constructs.state_machine import AslStateMachine
+from cdk.constructs.state_machine import (
+    AslStateMachine,
+    acknowledge_process_chunk_executions,
+    process_chunk_sync_statements,
+)
 from cdk.naming import Names
 
 PIPELINE_TABLES = c.PIPELINE_TABLES
@@ -215,7 +219,6 @@ class PipelineStack(Stack):
             log_retention=cfg.log_retention,
             removal_policy=cfg.removal_policy,
         )
-        executions = names.executions_arn(names.process_chunk_state_machine)
         self.ingest = AslStateMachine(
             self,
             "IngestVideo",
@@ -232,23 +235,9 @@ class PipelineStack(Stack):
             invoke_function_arns=[self.functions[s].function_arn for s in c.INGEST_STEPS],
             log_retention=cfg.log_retention,
             removal_policy=cfg.removal_policy,
-            statements=[
-                statement(["states:StartExecution"], [self.process_chunk.arn]),
-                # startExecution.sync:2 polls and stops the executions it started ...
-                statement(["states:DescribeExecution", "states:StopExecution"], [executions]),
-                # ... and watches them through this managed EventBridge rule.
-                statement(
-                    ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                    [names.sfn_sync_rule_arn],
-                ),
-            ],
+            statements=process_chunk_sync_statements(self.process_chunk.arn, names),
         )
-        nag.acknowledge_wildcards(
-            self.ingest.role,
-            resources=[executions],
-            reason="execution ARNs of process_chunk are named at run time; the grant covers "
-            "executions of that one state machine only",
-        )
+        acknowledge_process_chunk_executions(self.ingest.role, names)
 
         self._codec_callback(env=env, data_key=data_key)
         self._upload_trigger(env=env, data_key=data_key)
