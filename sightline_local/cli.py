@@ -182,9 +182,10 @@ def cmd_events(args: argparse.Namespace) -> int:
 def cmd_cameras(args: argparse.Namespace) -> int:
     """Cameras live in the local store; ``sightline up`` (its scheduler) processes them."""
     from sightline import handlers
+    from sightline.adapters.local_live import file_source_path, is_stream_url
     from sightline.errors import InvalidRequest, NotFound
     from sightline.models import CameraState
-    from sightline_local.live import is_stream_url, scheduler_alive
+    from sightline_local.live import scheduler_alive
 
     tenant = args.tenant or _app().settings.default_tenant
     service = handlers.cameras()
@@ -192,7 +193,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
         if args.action == "add":
             source = args.source
             if not is_stream_url(source):
-                path = Path(source.removeprefix("file://")).expanduser().resolve()
+                path = file_source_path(source).resolve()
                 if not path.is_file():
                     print(f"error: {source} is not a file or a stream URL", file=sys.stderr)
                     return EXIT_USAGE

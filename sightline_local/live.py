@@ -18,16 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from sightline import factory
-from sightline.adapters.local_live import LocalScheduler, StreamRecorder
+from sightline.adapters.local_live import LocalScheduler, StreamRecorder, is_stream_url
 from sightline.config import get_settings
 from sightline.models import Camera, CameraState, LiveClipInput, utcnow
 from sightline.services.cameras import CameraRepository
 
 logger = logging.getLogger(__name__)
-
-
-def is_stream_url(url: str | None) -> bool:
-    return bool(url) and "://" in url and not url.startswith("file://")  # type: ignore[operator]
 
 
 def pid_file() -> Path:

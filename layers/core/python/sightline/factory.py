@@ -199,11 +199,14 @@ def clip_source(camera: Camera) -> ClipSource:
     from sightline.adapters import local_live
 
     url = camera.source_url or ""
-    if "://" in url and not url.startswith("file://"):
+    if local_live.is_stream_url(url):
         return local_live.RecordedSource(live_folder(camera), ffmpeg=s.ffmpeg, threads=s.threads)
-    path = Path(url.removeprefix("file://")).expanduser()
     return local_live.LoopingFileSource(
-        path, camera.origin, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe, threads=s.threads
+        local_live.file_source_path(url),
+        camera.origin,
+        ffmpeg=s.ffmpeg,
+        ffprobe=s.ffprobe,
+        threads=s.threads,
     )
 
 

@@ -14,6 +14,7 @@ fill on AWS.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import subprocess
@@ -35,6 +36,16 @@ FRAGMENT_SECONDS = 1.0
 RESYNC_S = 1.0
 
 
+def is_stream_url(url: str | None) -> bool:
+    """A camera source pulled over the network (rtsp://, udp://, ...), not a local file."""
+    return bool(url) and "://" in url and not url.startswith("file://")  # type: ignore[operator]
+
+
+def file_source_path(url: str) -> Path:
+    """The file a file camera plays (a path, or a file:// URL)."""
+    return Path(url.removeprefix("file://")).expanduser()
+
+
 def _encode_args(threads: int) -> list[str]:
     from sightline.services.media import h264_mp4_args
 
@@ -50,6 +61,27 @@ def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
 
 def _ok(res: subprocess.CompletedProcess[bytes], dest: Path) -> bool:
     return res.returncode == 0 and dest.is_file() and dest.stat().st_size > 0
+
+
+@functools.lru_cache(maxsize=64)
+def _file_duration(path: str, size: int, mtime_ns: int, ffprobe: str, ffmpeg: str) -> float | None:
+    """A camera file's duration, probed once per version of the file (plan and fetch build
+    a source per call; size and mtime in the key notice a replaced file)."""
+    from sightline.services import media
+
+    try:
+        info = media.probe(
+            Path(path),
+            ffprobe=ffprobe,
+            ffmpeg=ffmpeg,
+            max_bytes=1 << 40,
+            max_seconds=1e9,
+            max_pixels=1 << 30,
+        )
+    except Exception as exc:  # unreadable now: the camera is down, not broken
+        logger.warning("camera file %s unreadable: %s", path, exc)
+        return None
+    return info.duration_s
 
 
 class LoopingFileSource:
@@ -69,29 +101,16 @@ class LoopingFileSource:
         self.ffprobe = ffprobe
         self.threads = threads
         self.clock = clock
-        self._duration: float | None = None
 
     def _length(self) -> float | None:
         """The file's duration in seconds, or None while it cannot be read (an outage)."""
-        if not self.path.is_file():
+        try:
+            stat = self.path.stat()
+        except OSError:
             return None
-        if self._duration is None:
-            from sightline.services import media
-
-            try:
-                info = media.probe(
-                    self.path,
-                    ffprobe=self.ffprobe,
-                    ffmpeg=self.ffmpeg,
-                    max_bytes=1 << 40,
-                    max_seconds=1e9,
-                    max_pixels=1 << 30,
-                )
-            except Exception as exc:  # unreadable now: the camera is down, not broken
-                logger.warning("camera file %s unreadable: %s", self.path, exc)
-                return None
-            self._duration = info.duration_s
-        return self._duration
+        return _file_duration(
+            str(self.path), stat.st_size, stat.st_mtime_ns, self.ffprobe, self.ffmpeg
+        )
 
     def fragments(self, start: datetime, end: datetime) -> list[Fragment]:
         length = self._length()

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sightline import handlers
+from sightline.adapters.local_live import file_source_path, is_stream_url
 from sightline.api.context import api_context, principal_of
 from sightline.api.security import Role
 from sightline.errors import InvalidRequest
@@ -95,9 +96,9 @@ def _source(body: CreateCamera) -> str | None:
         )
     if url.startswith(STREAM_SCHEMES):
         return url
-    if "://" in url and not url.startswith("file://"):
+    if is_stream_url(url):
         raise InvalidRequest(f"unsupported source scheme in {url.split('://')[0]}://")
-    return str(ctx.ingest.resolve_source(url.removeprefix("file://")))
+    return str(ctx.ingest.resolve_source(str(file_source_path(url))))
 
 
 @router.post("/cameras", summary="Add a live camera and its schedule")
