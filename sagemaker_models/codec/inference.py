@@ -72,6 +72,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sagemaker_models.codec import background as bglayer
 from sagemaker_models.codec.metrics import ms_ssim_y, psnr_y, rgb_to_y
 from sagemaker_models.codec.model import Codec
 from sagemaker_models.codec.registry import ENV_WEIGHTS, CodebookRegistry, load_codec
@@ -83,9 +84,12 @@ from sagemaker_models.codec.video_io import (
 )
 from sightline.tokenblob import (
     BlobIndex,
+    CorruptBlobError,
     TileKey,
     TokenBlobHeader,
+    assemble_reference,
     assemble_region,
+    background_tiles_for_box,
     blob_hash,
     pack_sideinfo,
     read_header,
@@ -101,6 +105,7 @@ ENV_MODE = "SIGHTLINE_CODEC_MODE"
 ENV_THREADS = "SIGHTLINE_CODEC_THREADS"
 ENV_QUALITY = "SIGHTLINE_CODEC_QUALITY"
 ENV_QUALITY_FRACTION = "SIGHTLINE_CODEC_QUALITY_FRACTION"
+ENV_BACKGROUND = "SIGHTLINE_CODEC_BACKGROUND"
 MODES = ("both", "encode", "decode")
 DEFAULT_QUALITY_FRACTION = 0.25
 PSNR_CAP = 100.0  # JSON has no infinity: a lossless result reports this
@@ -155,6 +160,24 @@ def codec_mode() -> str:
     if mode not in MODES:
         raise ValueError(f"{ENV_MODE} must be one of {MODES}, got {mode!r}")
     return mode
+
+
+def background_params() -> bglayer.BackgroundParams | None:
+    """The background layer's settings from ``$SIGHTLINE_CODEC_BACKGROUND``: ``off``
+    (default: token blob v2), ``on`` (version 3 with the default quantizer) or ``q=N``
+    (on, luma quantizer step N, chroma 2N)."""
+    raw = (os.environ.get(ENV_BACKGROUND) or "off").strip().lower()
+    if raw in ("off", "0", "false", "no"):
+        return None
+    if raw in ("on", "1", "true", "yes"):
+        return bglayer.BackgroundParams()
+    if raw.startswith("q="):
+        try:
+            q = float(raw[2:])
+            return bglayer.BackgroundParams(q_luma=q, q_chroma=2 * q)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_BACKGROUND}: {exc}") from exc
+    raise ValueError(f"{ENV_BACKGROUND} must be off, on or q=N, got {raw!r}")
 
 
 def cpu_threads() -> int:
@@ -346,7 +369,11 @@ def quality_spans(
 
 
 def _measure_quality(
-    model: Codec, frames: np.ndarray, tokens: np.ndarray
+    model: Codec,
+    frames: np.ndarray,
+    tokens: np.ndarray,
+    reference: np.ndarray | None = None,
+    background: bglayer.BackgroundCoding | None = None,
 ) -> tuple[dict[str, Any], list[tuple[int, np.ndarray]]]:
     """PSNR-Y / MS-SSIM of the reconstruction on a sample of token steps (or all, or none).
 
@@ -363,6 +390,7 @@ def _measure_quality(
     fraction = float(os.environ.get(ENV_QUALITY_FRACTION, DEFAULT_QUALITY_FRACTION))
     spans = [(0, tt)] if policy == "full" else quality_spans(tt, fraction, model.halo[0])
     decoded: list[tuple[int, np.ndarray]] = []
+    residual = None if background is None else bglayer.residual_rgb(background, (0, 0, w, h))
     for a, b in spans:
         f0, f1 = a * ts, min(n, b * ts)
         if f0 >= f1:
@@ -375,6 +403,8 @@ def _measure_quality(
             frames=(f0, f1),
             frame_size=(h, w),
             n_frames=n,
+            reference=reference,
+            residual=residual,
         )
         decoded.append((f0, recon))
     src = np.concatenate([frames[f0 : f0 + len(r)] for f0, r in decoded])
@@ -396,11 +426,11 @@ def predict_fn(data: VideoInput | DecodeRequest, model: Codec) -> dict[str, Any]
     frames = data.frames
     n, h, w, _ = frames.shape
     t = time.perf_counter()
-    enc = model.encode(frames, fps=data.fps)
+    enc = model.encode(frames, fps=data.fps, background=background_params())
     blob = enc.to_blob()
     encode_ms = 1000 * (time.perf_counter() - t)
     t = time.perf_counter()
-    quality, decoded = _measure_quality(model, frames, enc.tokens)
+    quality, decoded = _measure_quality(model, frames, enc.tokens, enc.reference, enc.background)
     quality["frames"] = n
     decode_ms = 1000 * (time.perf_counter() - t)
     token_hash = blob_hash(blob)
@@ -570,9 +600,9 @@ def plan_roi(
     steps = (max(0, f0 // ts - hsteps), min(tt, -(-f1 // ts) + hsteps))
     rows = (max(0, y0 // ss - htok), min(ht, -(-y1 // ss) + htok))
     cols = (max(0, x0 // ss - htok), min(wt, -(-x1 // ss) + htok))
-    return RoiPlan(
-        (x0, y0, x1, y1), (f0, f1), steps, rows, cols, tiles_for_region(header, steps, rows, cols)
-    )
+    box = (x0, y0, x1, y1)
+    tiles = tiles_for_region(header, steps, rows, cols) + background_tiles_for_box(header, box)
+    return RoiPlan(box, (f0, f1), steps, rows, cols, tiles)
 
 
 def _codec_for(
@@ -597,6 +627,22 @@ def decode_plan(
     if codec.codebook_id != header.codebook_id:
         raise ValueError(f"blob needs codebook {header.codebook_id}, codec has {codec.codebook_id}")
     sub = assemble_region(header, tiles, plan.steps, plan.rows, plan.cols)
+    reference = residual = None
+    info = getattr(header, "background", None)
+    if info is not None:
+        reference = assemble_reference(header, tiles, plan.rows, plan.cols)
+        words = {(k[1], k[2]): v for k, v in tiles.items() if k[0] == -2}
+        try:
+            coding = bglayer.decode_tiles(
+                words,
+                scales_b64=info.scales,
+                q=info.q,
+                tile_size=header.tile_shape,
+                frame_size=header.frame_size,
+            )
+        except (bglayer.BackgroundDecodeError, ValueError) as exc:
+            raise CorruptBlobError(f"background layer: {exc}") from exc
+        residual = bglayer.residual_rgb(coding, plan.box)
     return codec.decode_region(
         sub,
         origin=(plan.steps[0], plan.rows[0], plan.cols[0]),
@@ -605,6 +651,8 @@ def decode_plan(
         frames=plan.frames,
         frame_size=header.frame_size,
         n_frames=header.n_frames,
+        reference=reference,
+        residual=residual,
     )
 
 

@@ -6,9 +6,9 @@ cut into spatial tiles x temporal windows of ``temporal_window`` token steps; ea
 (window, tile) is stored as its own payload with its own byte range, so a region of
 interest can be decoded from a few ranged GETs without fetching the whole blob.
 
-Two format versions exist; writers produce version 2, readers accept both (a blob written
-by an older model stays readable, and its ``codebook_id`` still resolves through the
-codebook registry).
+Three format versions exist; writers produce version 2 (version 3 when the codec's
+background layer is on), readers accept all three (a blob written by an older model stays
+readable, and its ``codebook_id`` still resolves through the codebook registry).
 
 **Version 2** (``layout = "ref-tiles-v2"``, the default): small tiles and entropy coding.
 
@@ -46,6 +46,17 @@ non-empty payload is a 4-byte digest (the first 4 bytes of BLAKE3 of the rest) +
 words LE: two words of final rANS state, then the renormalisation words in decoding
 order. Each tile decodes from its own bytes plus its reference tile; decoding also checks
 that every word is consumed and the rANS state returns to its initial value.
+
+**Version 3** is version 2 plus the codec's *background layer* (``header.background``:
+coding ``"dct8-ycc420-laplace"``, quantizer steps ``q`` (luma, chroma) and ``scales``,
+base64 of 3 x 64 log2 Laplace scales). The reference plane is then given by the encoder
+(the tokens of the chunk's coded background) instead of being the mode, and one more
+section follows the last window: one entry per spatial tile, key ``(-2, ty, tx)``, holding
+the quantized 8x8 DCT coefficients of the tile's background residual (its luma blocks,
+then Cb, then Cr, each in natural order) as a 4-byte digest + ``u32`` LE words of one ANS
+stream under that Laplace model (empty: all zero). Readers here verify and return the
+words; the codec (``sagemaker_models/codec/background.py``) decodes them. A region decode
+reads the background tiles of the pixel box only (no halo).
 
 **Version 1** (``layout = "tiles-16x16-tw"``): 16x16-token tiles, a fixed 20-byte index
 entry per tile (u64 offset, u32 length, first 8 bytes of BLAKE3 of the payload), payload =
@@ -96,13 +107,17 @@ __all__ = [
     "MAGIC",
     "SIDEINFO_MAGIC",
     "TILE",
+    "BackgroundInfo",
+    "BackgroundSection",
     "BlobIndex",
     "CorruptBlobError",
     "SideInfoHeader",
     "TileKey",
     "TokenBlobHeader",
     "TokenBlobHeaderV2",
+    "assemble_reference",
     "assemble_region",
+    "background_tiles_for_box",
     "blob_hash",
     "decode_tile",
     "decode_tiles",
@@ -123,7 +138,7 @@ __all__ = [
 MAGIC = b"SLTB"
 SIDEINFO_MAGIC = b"SLSI"
 FORMAT_VERSION = 2  # what pack_tokens writes by default
-SUPPORTED_VERSIONS = (1, 2)
+SUPPORTED_VERSIONS = (1, 2, 3)
 LAYOUT: Final = "tiles-16x16-tw"  # version 1
 LAYOUT_V2: Final = "ref-tiles-v2"
 TILE: Final = 16  # version 1 tile side (and the side-info tile side)
@@ -215,17 +230,24 @@ class _HeaderBase(BaseModel):
         return 0
 
     @property
+    def n_background(self) -> int:
+        """Number of background-layer entries (version 3 only)."""
+        return 0
+
+    @property
     def n_tiles(self) -> int:
-        """Number of payload entries (reference tiles plus (window, tile) tiles)."""
-        return self.n_reference + self.n_windows * self.tile_grid[0] * self.tile_grid[1]
+        """Number of payload entries (reference tiles, (window, tile) tiles, background)."""
+        per = self.tile_grid[0] * self.tile_grid[1]
+        return self.n_reference + self.n_windows * per + self.n_background
 
     def tile_slices(self, key: TileKey) -> tuple[Range, Range, Range]:
         """Token-grid ranges (steps, rows, cols) covered by tile ``key``.
 
-        A reference tile (window -1) covers no step: its step range is ``(0, 0)``.
+        A reference tile (window -1) or background tile (window -2) covers no step: its
+        step range is ``(0, 0)``.
         """
         tw, ty, tx = key
-        lo = -1 if self.n_reference else 0
+        lo = -2 if self.n_background else -1 if self.n_reference else 0
         if not (
             lo <= tw < self.n_windows
             and 0 <= ty < self.tile_grid[0]
@@ -244,12 +266,14 @@ class _HeaderBase(BaseModel):
 
     def entry_number(self, key: TileKey) -> int:
         """Position of tile ``key`` in the index (reference plane first, then row-major
-        over window, row, column)."""
+        over window, row, column, then the background layer)."""
         self.tile_slices(key)  # bounds check
         tw, ty, tx = key
         ny, nx = self.tile_grid
-        if tw < 0:
+        if tw == -1:
             return ty * nx + tx
+        if tw == -2:
+            return self.n_reference + self.n_windows * ny * nx + ty * nx + tx
         return self.n_reference + (tw * ny + ty) * nx + tx
 
     def key_of(self, number: int) -> TileKey:
@@ -258,6 +282,9 @@ class _HeaderBase(BaseModel):
         if number < self.n_reference:
             return -1, number // nx, number % nx
         number -= self.n_reference
+        if number >= self.n_windows * ny * nx:
+            number -= self.n_windows * ny * nx
+            return -2, number // nx, number % nx
         return number // (ny * nx), (number // nx) % ny, number % nx
 
 
@@ -281,10 +308,37 @@ class TokenBlobHeader(_HeaderBase):
         return self
 
 
-class TokenBlobHeaderV2(_HeaderBase):
-    """The JSON header of a version-2 token blob (reference plane + rANS-coded tiles)."""
+class BackgroundInfo(BaseModel):
+    """Version 3: how the background layer's tiles are coded (see the codec's
+    ``background.py``)."""
 
-    version: Literal[2] = 2
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coding: Literal["dct8-ycc420-laplace"] = "dct8-ycc420-laplace"
+    q: tuple[Annotated[float, Field(ge=1, le=255)], Annotated[float, Field(ge=1, le=255)]] = Field(
+        description="quantizer steps (luma, chroma)"
+    )
+    scales: Annotated[str, Field(min_length=256, max_length=256)] = Field(
+        description="base64 of 3 x 64 log2 Laplace scales (luma, Cb, Cr per DCT frequency)"
+    )
+
+
+@dataclass(frozen=True)
+class BackgroundSection:
+    """What ``pack_tokens`` writes as the background layer: its header info and one
+    ``uint32`` ANS word array per spatial tile (row-major; empty = all-zero residual)."""
+
+    coding: str
+    q: tuple[float, float]
+    scales: str
+    tiles: Sequence[np.ndarray]
+
+
+class TokenBlobHeaderV2(_HeaderBase):
+    """The JSON header of a version-2 token blob (reference plane + rANS-coded tiles), or
+    of a version-3 blob (the same plus the background layer)."""
+
+    version: Literal[2, 3] = 2
     layout: Literal["ref-tiles-v2"] = "ref-tiles-v2"
     tile_size: tuple[Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=64)]] = (
         DEFAULT_TILE_V2
@@ -300,6 +354,7 @@ class TokenBlobHeaderV2(_HeaderBase):
     )
     index_bytes: Annotated[int, Field(ge=1, le=1 << 28)]
     tile_digest: Literal["blake3-32-inline"] = "blake3-32-inline"
+    background: BackgroundInfo | None = None
 
     @property
     def tile_shape(self) -> tuple[int, int]:
@@ -308,6 +363,15 @@ class TokenBlobHeaderV2(_HeaderBase):
     @property
     def n_reference(self) -> int:
         return self.tile_grid[0] * self.tile_grid[1]
+
+    @property
+    def n_background(self) -> int:
+        return self.n_reference if self.background is not None else 0
+
+    @property
+    def n_sections(self) -> int:
+        """Reference plane, one per window, and the background layer (version 3)."""
+        return self.n_windows + 1 + (1 if self.background is not None else 0)
 
     @property
     def literal_bits(self) -> int:
@@ -319,6 +383,10 @@ class TokenBlobHeaderV2(_HeaderBase):
         self._check_grid()
         if self.temporal_window > 64:
             raise ValueError("temporal_window must be at most 64 in version 2")
+        if (self.version == 3) != (self.background is not None):
+            raise ValueError("a version-3 blob, and only it, has a background layer")
+        if self.background is not None and (self.tile_size[0] % 2 or self.tile_size[1] % 2):
+            raise ValueError("the background layer needs an even tile size")
         _class_tables(self.class_model)  # decodes and checks the models
         _class_tables(self.ref_model, _N_REF_CTX)
         return self
@@ -353,7 +421,10 @@ class BlobIndex:
         return int(e["offset"]), int(e["length"])
 
     def section_of(self, key: TileKey) -> int:
-        """Section holding tile ``key`` (version 2: 0 = reference plane, 1 + window)."""
+        """Section holding tile ``key`` (version 2: 0 = reference plane, 1 + window;
+        version 3: the background layer after the last window)."""
+        if int(key[0]) == -2:
+            return self.header.n_windows + 1
         return int(key[0]) + 1
 
     def sections_for(self, keys: Iterable[TileKey]) -> list[int]:
@@ -391,7 +462,8 @@ class BlobIndex:
             raise CorruptBlobError(f"section {section}: bad tile table: {exc}") from exc
         lengths = _parse_varints(raw, count)
         words = lengths - INLINE_DIGEST_LEN
-        if ((lengths != 0) & ((words < 4) | (words % 2 != 0))).any():
+        word = 4 if section == header.n_windows + 1 else 2  # background: u32 ANS words
+        if ((lengths != 0) & ((words < 4) | (words % word != 0))).any():
             raise CorruptBlobError(f"section {section}: implausible tile payload length")
         if section == 0 and (lengths == 0).any():
             raise CorruptBlobError("empty reference tile")
@@ -408,8 +480,8 @@ class BlobIndex:
 def _section_entries(header: TokenBlobHeaderV2, section: int) -> tuple[int, int]:
     """(first entry number, entry count) of a version-2 section."""
     per = header.tile_grid[0] * header.tile_grid[1]
-    if not 0 <= section <= header.n_windows:
-        raise KeyError(f"section {section} outside 0..{header.n_windows}")
+    if not 0 <= section < header.n_sections:
+        raise KeyError(f"section {section} outside 0..{header.n_sections - 1}")
     return section * per, per
 
 
@@ -673,6 +745,8 @@ def pack_tokens(
     codebook_size: int | None = None,
     version: int = FORMAT_VERSION,
     tile_size: Sequence[int] = DEFAULT_TILE_V2,
+    reference: np.ndarray | None = None,
+    background: BackgroundSection | None = None,
 ) -> bytes:
     """Serialize a ``uint16 [Tt, Ht, Wt]`` token grid as a token blob.
 
@@ -680,7 +754,10 @@ def pack_tokens(
     count (both before padding to the strides). ``version`` 2 (default) needs
     ``codebook_size`` and uses ``tile_size`` (token rows, cols) and ``temporal_window``
     (default 2 steps); version 1 uses 16x16 tiles, ``temporal_window`` (default 8) and
-    ``compression``. Returns the blob bytes; its external hash is ``blob_hash(blob)``.
+    ``compression``. Version 3 is version 2 plus a background layer: ``background`` (its
+    coded tiles) and ``reference``, the ``[Ht, Wt]`` reference-token plane the layer was
+    coded against (version 2 derives the plane from the tokens). Returns the blob bytes;
+    its external hash is ``blob_hash(blob)``.
     """
     arr = np.asarray(tokens)
     if arr.ndim != 3:
@@ -706,12 +783,26 @@ def pack_tokens(
     }
     if version == 1:
         return _pack_v1(arr, common, temporal_window or 8, compression, codebook_size)
-    if version != 2:
+    if version not in (2, 3):
         raise ValueError(f"cannot write token blob version {version}")
+    if (version == 3) != (background is not None and reference is not None):
+        raise ValueError("version 3, and only it, takes a background layer and reference")
     if codebook_size is None:
         raise ValueError("version 2 needs codebook_size")
+    if reference is not None:
+        reference = np.asarray(reference)
+        if reference.shape != (ht, wt):
+            raise ValueError(f"reference plane {reference.shape} is not [Ht, Wt] {(ht, wt)}")
+        if int(reference.max(initial=0)) >= codebook_size or int(reference.min(initial=0)) < 0:
+            raise ValueError("reference token out of codebook range")
     return _pack_v2(
-        arr, common, temporal_window or DEFAULT_WINDOW_V2, tuple(tile_size), codebook_size
+        arr,
+        common,
+        temporal_window or DEFAULT_WINDOW_V2,
+        (int(tile_size[0]), int(tile_size[1])),
+        codebook_size,
+        reference,
+        background,
     )
 
 
@@ -770,7 +861,13 @@ def _tile_groups(header: AnyHeader, keys: Iterable[TileKey]) -> dict[tuple, list
 
 
 def _pack_v2(
-    arr: np.ndarray, common: dict, window: int, tile: tuple[int, int], codebook_size: int
+    arr: np.ndarray,
+    common: dict,
+    window: int,
+    tile: tuple[int, int],
+    codebook_size: int,
+    reference: np.ndarray | None = None,
+    background: BackgroundSection | None = None,
 ) -> bytes:
     import base64
 
@@ -779,7 +876,16 @@ def _pack_v2(
     ny, nx = _ceil_div(ht, th), _ceil_div(wt, tw)
     n_windows = _ceil_div(tt, window)
     tok = arr.astype(np.int64)
-    ref = _tile_mode(tok)
+    ref = _tile_mode(tok) if reference is None else reference.astype(np.int64)
+    bg_info = None
+    if background is not None:
+        bg_info = BackgroundInfo(
+            coding=background.coding,  # type: ignore[arg-type]
+            q=background.q,
+            scales=background.scales,
+        )
+        if len(background.tiles) != ny * nx:
+            raise ValueError(f"background layer has {len(background.tiles)} tiles, not {ny * nx}")
     # Pass 1: classes and contexts of every window tile, grouped by shape.
     proto = TokenBlobHeaderV2(
         **common,
@@ -791,8 +897,12 @@ def _pack_v2(
         class_model=base64.b64encode(_pack12(np.full((_N_CTX, 2), 1365))).decode(),
         ref_model=base64.b64encode(_pack12(np.full((_N_REF_CTX, 2), 1365))).decode(),
         index_bytes=1,
+        version=3 if bg_info else 2,
+        background=bg_info,
     )
-    window_keys = [proto.key_of(i) for i in range(proto.n_reference, proto.n_tiles)]
+    window_keys = [
+        proto.key_of(i) for i in range(proto.n_reference, proto.n_tiles - proto.n_background)
+    ]
     groups = _tile_groups(proto, window_keys)
     counts = np.zeros((_N_CTX, 3), np.int64)
     staged = []
@@ -831,10 +941,16 @@ def _pack_v2(
         streams = _rans_encode(*_symbols(cls, tiles, ctx, freq, bits))
         for k, words, empty in zip(keys, streams, static, strict=True):
             payloads[proto.entry_number(k)] = b"" if empty else _seal(words)
+    if background is not None:
+        for i, words in enumerate(background.tiles):
+            raw = np.asarray(words, dtype="<u4").tobytes()
+            payloads[proto.entry_number((-2, i // nx, i % nx))] = (
+                _digest(raw)[:INLINE_DIGEST_LEN] + raw if raw else b""
+            )
     per = ny * nx
     body: list[bytes] = []
     table_rows = []
-    for section in range(n_windows + 1):
+    for section in range(proto.n_sections):
         tiles_bytes = payloads[section * per : (section + 1) * per]
         lengths = np.array([len(p) for p in tiles_bytes], np.int64)
         packed = zlib.compress(_varints(lengths), 9)
@@ -847,7 +963,7 @@ def _pack_v2(
         update={"class_model": model, "ref_model": ref_model, "index_bytes": len(index)}
     )
     header = TokenBlobHeaderV2.model_validate(header.model_dump())
-    return _frame(2, header.model_dump_json().encode(), index, body)
+    return _frame(header.version, header.model_dump_json(exclude_none=True).encode(), index, body)
 
 
 def _slice(grid: np.ndarray, header: AnyHeader, key: TileKey, spatial: bool = False) -> np.ndarray:
@@ -903,11 +1019,13 @@ def _check_fixed(magic: bytes, version: int, hlen: int) -> None:
 
 
 def _parse_header(raw: bytes | memoryview, version: int) -> AnyHeader:
-    model = TokenBlobHeaderV2 if version == 2 else TokenBlobHeader
+    model = TokenBlobHeader if version == 1 else TokenBlobHeaderV2
     try:
         header = model.model_validate(json.loads(bytes(raw).decode("utf-8")))
     except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as exc:
         raise CorruptBlobError(f"malformed token blob header: {exc}") from exc
+    if header.version != version:
+        raise CorruptBlobError(f"header says version {header.version}, frame {version}")
     return header
 
 
@@ -929,7 +1047,7 @@ def read_index(data: bytes | memoryview) -> BlobIndex:
     start = _FIXED.size + hlen
     raw_index = view[start : start + _index_length(header)]
     if isinstance(header, TokenBlobHeaderV2):
-        n_sections = header.n_windows + 1
+        n_sections = header.n_sections
         try:
             d = zlib.decompressobj()
             table = d.decompress(bytes(raw_index), 10 * n_sections + 1)
@@ -1093,7 +1211,10 @@ def _decode_v2(
 ) -> dict[TileKey, np.ndarray]:
     out: dict[TileKey, np.ndarray] = {}
     bits = header.literal_bits
-    ref_keys = [k for k in data if k[0] < 0]
+    for k in data:
+        if k[0] == -2:  # background layer: the ANS words, decoded by the codec
+            out[k] = np.frombuffer(bytes(data[k][INLINE_DIGEST_LEN:]), "<u4").astype(np.uint32)
+    ref_keys = [k for k in data if k[0] == -1]
     if ref_keys:
         rfreq, rcum, rlut = _class_tables(header.ref_model, _N_REF_CTX)
     for shape, keys in _tile_groups(header, ref_keys).items():
@@ -1121,6 +1242,8 @@ def _decode_v2(
         for i, k in enumerate(keys):
             out[k] = tiles[i]
     for k, v in out.items():
+        if k[0] == -2:
+            continue
         if v.size and int(v.max()) >= header.codebook_size:
             raise CorruptBlobError(f"tile {k}: token index out of codebook range")
         out[k] = v.astype(np.uint16)
@@ -1219,7 +1342,7 @@ def read_tiles(
     wanted = [(int(k[0]), int(k[1]), int(k[2])) for k in tiles]
     needed = set(wanted)
     if isinstance(index.header, TokenBlobHeaderV2):
-        needed |= {(-1, k[1], k[2]) for k in wanted}
+        needed |= {(-1, k[1], k[2]) for k in wanted if k[0] >= 0}
     payloads = {}
     for key in sorted(needed):
         off, length = index.byte_range(key)
@@ -1312,6 +1435,50 @@ def assemble_region(
             ta - a0 : tb - a0, ya - b0 : yb - b0, xa - c0 : xb - c0
         ]
     return out
+
+
+def assemble_reference(
+    header: AnyHeader,
+    tiles: Mapping[TileKey, np.ndarray],
+    rows: Range | None = None,
+    cols: Range | None = None,
+) -> np.ndarray:
+    """The ``uint16`` reference-token plane ``[rows, cols]`` from decoded reference tiles
+    ``(-1, ty, tx)`` (version 2 and 3)."""
+    if not header.n_reference:
+        raise ValueError("a version-1 blob has no reference plane")
+    y0, y1 = _clip_range(rows, header.dims[1], "rows")
+    x0, x1 = _clip_range(cols, header.dims[2], "cols")
+    th, tc = header.tile_shape
+    out = np.empty((y1 - y0, x1 - x0), dtype=np.uint16)
+    for ty in range(y0 // th, (y1 - 1) // th + 1):
+        for tx in range(x0 // tc, (x1 - 1) // tc + 1):
+            key = (-1, ty, tx)
+            if key not in tiles:
+                raise KeyError(f"reference tile {key} is needed but was not given")
+            _, (b0, b1), (c0, c1) = header.tile_slices(key)
+            ya, yb = max(b0, y0), min(b1, y1)
+            xa, xb = max(c0, x0), min(c1, x1)
+            out[ya - y0 : yb - y0, xa - x0 : xb - x0] = tiles[key][
+                ya - b0 : yb - b0, xa - c0 : xb - c0
+            ]
+    return out
+
+
+def background_tiles_for_box(header: AnyHeader, box: Sequence[int]) -> list[TileKey]:
+    """Background-layer tiles ``(-2, ty, tx)`` covering a pixel box ``(x0, y0, x1, y1)``
+    (none for a blob without the layer)."""
+    if not header.n_background:
+        return []
+    x0, y0, x1, y1 = (int(v) for v in box)
+    th, tc = header.tile_shape
+    ss = header.spatial_stride
+    ny, nx = header.tile_grid
+    return [
+        (-2, ty, tx)
+        for ty in range(y0 // (th * ss), min(ny - 1, (y1 - 1) // (th * ss)) + 1)
+        for tx in range(x0 // (tc * ss), min(nx - 1, (x1 - 1) // (tc * ss)) + 1)
+    ]
 
 
 def unpack_region(
