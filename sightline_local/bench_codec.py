@@ -44,6 +44,16 @@ OPERATING_POINTS = (
 )
 
 
+# Background-layer points (token blob v3): (luma quantizer step, tile, window); chroma
+# step 2x luma, stickiness 0.5. Each 10-s chunk is encoded on its own, as the pipeline does.
+BACKGROUND_POINTS = (
+    (16.0, 8, 2),
+    (24.0, 8, 2),
+    (32.0, 8, 2),
+    (24.0, 16, 8),
+)
+
+
 def point_name(stickiness: float, tile: int, window: int) -> str:
     """``stick<s>`` for the default layout, ``stick<s>-t<tile>w<window>`` otherwise."""
     base = f"stick{stickiness:g}"
@@ -160,6 +170,8 @@ def run(clips: list[Path], *, frames: int = 300, out_dir: Path) -> list[dict[str
             row = _row(clip, video, name, sum(map(len, blob)), None, enc_s + pack_s, None)
             row.update(quality, dec_fps=round(len(video) / (dec_s + unpack_s), 1))
             rows.append(row)
+        for q, tile, window in BACKGROUND_POINTS:
+            rows.append(_background_row(codec, clip, video, info.fps, q, tile, window))
         for fast, crfs in ((False, X264_MEDIUM_CRF), (True, X264_FAST_CRF)):
             for crf in crfs:
                 size, recon, enc_s, dec_s = _x264(video, info.fps, crf, fast=fast)
@@ -177,6 +189,40 @@ def run(clips: list[Path], *, frames: int = 300, out_dir: Path) -> list[dict[str
 
 
 CHUNK_SECONDS = 10.0
+
+
+def background_point_name(q: float, tile: int, window: int) -> str:
+    """``bg-q<step>`` for the default layout, ``bg-q<step>-t<tile>w<window>`` otherwise."""
+    base = f"bg-q{q:g}"
+    return base if (tile, window) == (8, 2) else f"{base}-t{tile}w{window}"
+
+
+def _background_row(
+    codec: Any, clip: Path, video: np.ndarray, fps: float, q: float, tile: int, window: int
+) -> dict[str, Any]:
+    """One background-layer point: every 10-s chunk encoded to a version-3 blob (median
+    background, residual, reference tokens), then decoded from its blob."""
+    from sagemaker_models.codec.background import BackgroundParams
+    from sagemaker_models.codec.inference import decode_blob
+
+    params = BackgroundParams(q_luma=q, q_chroma=2 * q)
+    step = max(1, round(CHUNK_SECONDS * fps))
+    blobs, parts = [], []
+    enc_s = dec_s = 0.0
+    for f0 in range(0, len(video), step):
+        chunk = video[f0 : f0 + step]
+        t = time.perf_counter()
+        enc = codec.encode(chunk, fps=fps, background=params)
+        blobs.append(enc.to_blob(temporal_window=window, tile_size=(tile, tile)))
+        enc_s += time.perf_counter() - t
+        t = time.perf_counter()
+        parts.append(decode_blob(blobs[-1], codec=codec))
+        dec_s += time.perf_counter() - t
+    recon = np.concatenate(parts)
+    name = f"sightline@{background_point_name(q, tile, window)}"
+    row = _row(clip, video, name, sum(map(len, blobs)), None, enc_s, None)
+    row.update(_quality(video, recon), dec_fps=round(len(video) / dec_s, 1))
+    return row
 
 
 def _chunked_blob(enc: Any, fps: float, tile: int, window: int) -> list[bytes]:
@@ -318,8 +364,9 @@ def _write(rows: list[dict[str, Any]], out_dir: Path) -> None:
     fig, axes = plt.subplots(1, len(clips), figsize=(6 * len(clips), 4.5), squeeze=False)
     for ax, clip in zip(axes[0], clips, strict=True):
         families = (
-            ("sightline 8x8/2", "o", lambda c: c.startswith("sightline@") and "-t" not in c),
-            ("sightline 16x16/8", "D", lambda c: c.startswith("sightline@") and "-t" in c),
+            ("sightline 8x8/2", "o", lambda c: c.startswith("sightline@stick") and "-t" not in c),
+            ("sightline 16x16/8", "D", lambda c: c.startswith("sightline@stick") and "-t" in c),
+            ("sightline + background layer", "*", lambda c: c.startswith("sightline@bg")),
             ("x264-medium", "s", lambda c: c.startswith("x264-medium")),
             ("x264-veryfast-zerolatency", "^", lambda c: c.startswith("x264-veryfast")),
         )
@@ -365,10 +412,12 @@ def roi_benchmark(
 ) -> list[dict[str, Any]]:
     """Quarter-frame ROI decode over 1 s of a ``seconds``-long chunk of each clip.
 
-    One row per clip and region: p50 milliseconds (whole path: prefix, section tables,
-    tiles, verification, neural decode), bytes read, blob bytes, their ratio, ranged
-    reads, and the p50 of decoding the same second for the whole frame.
+    One row per clip, blob layer (``tokens``: version 2; ``background``: version 3 with
+    the background layer) and region: p50 milliseconds (whole path: prefix, section
+    tables, tiles, verification, neural decode), bytes read, blob bytes, their ratio,
+    ranged reads, and the p50 of decoding the same second for the whole frame.
     """
+    from sagemaker_models.codec.background import BackgroundParams
     from sagemaker_models.codec.registry import load_codec
     from sagemaker_models.codec.video_io import probe, read_frames
 
@@ -378,41 +427,59 @@ def roi_benchmark(
         fps = probe(clip).fps
         video, info = read_frames(clip, max_frames=round(seconds * fps), limit_frames=None)
         fps = info.fps
-        n, h, w, _ = video.shape
-        t = time.perf_counter()
-        blob = codec.encode(video, fps=fps).to_blob()
-        enc_s = time.perf_counter() - t
-        store = _MemoryBlobs(blob)
-        dur = n / fps
-        starts = [s for s in (2.0, dur / 2 - 0.5, dur - 2.0) if 0 <= s <= dur - 1.0]
-        quarters = {
-            "bottom-right": (w / 2, h / 2, w / 2, h / 2),
-            "top-left": (0.0, 0.0, w / 2, h / 2),
-            "centre": (w / 4, h / 4, w / 2, h / 2),
-        }
+        for layer, params in (("tokens", None), ("background", BackgroundParams())):
+            t = time.perf_counter()
+            blob = codec.encode(video, fps=fps, background=params).to_blob()
+            enc_s = time.perf_counter() - t
+            rows += _roi_rows(clip, codec, blob, layer, enc_s, video.shape, fps, repeats)
+    return rows
 
-        full_ms = float(np.median([_p50(store, None, t0, codec, repeats).ms for t0 in starts]))
-        for name, box in quarters.items():
-            for t0 in starts:
-                r = _p50(store, box, t0, codec, repeats)
-                rows.append(
-                    {
-                        "clip": clip.name,
-                        "size": f"{w}x{h}",
-                        "chunk_frames": n,
-                        "region": name,
-                        "t0": round(t0, 2),
-                        "ms": round(r.ms, 1),
-                        "bytes_read": r.bytes_read,
-                        "blob_bytes": r.blob_bytes,
-                        "fraction": round(r.bytes_read / r.blob_bytes, 4),
-                        "requests": r.requests,
-                        "tiles_read": r.tiles_read,
-                        "tiles_total": r.tiles_total,
-                        "full_frame_ms": round(full_ms, 1),
-                        "encode_s": round(enc_s, 2),
-                    }
-                )
+
+def _roi_rows(
+    clip: Path,
+    codec: Any,
+    blob: bytes,
+    layer: str,
+    enc_s: float,
+    shape: tuple[int, ...],
+    fps: float,
+    repeats: int,
+) -> list[dict[str, Any]]:
+    """``roi_benchmark``'s rows for one blob."""
+    rows = []
+    n, h, w, _ = shape
+    store = _MemoryBlobs(blob)
+    dur = n / fps
+    starts = [s for s in (2.0, dur / 2 - 0.5, dur - 2.0) if 0 <= s <= dur - 1.0]
+    quarters = {
+        "bottom-right": (w / 2, h / 2, w / 2, h / 2),
+        "top-left": (0.0, 0.0, w / 2, h / 2),
+        "centre": (w / 4, h / 4, w / 2, h / 2),
+    }
+
+    full_ms = float(np.median([_p50(store, None, t0, codec, repeats).ms for t0 in starts]))
+    for name, box in quarters.items():
+        for t0 in starts:
+            r = _p50(store, box, t0, codec, repeats)
+            rows.append(
+                {
+                    "clip": clip.name,
+                    "layer": layer,
+                    "size": f"{w}x{h}",
+                    "chunk_frames": n,
+                    "region": name,
+                    "t0": round(t0, 2),
+                    "ms": round(r.ms, 1),
+                    "bytes_read": r.bytes_read,
+                    "blob_bytes": r.blob_bytes,
+                    "fraction": round(r.bytes_read / r.blob_bytes, 4),
+                    "requests": r.requests,
+                    "tiles_read": r.tiles_read,
+                    "tiles_total": r.tiles_total,
+                    "full_frame_ms": round(full_ms, 1),
+                    "encode_s": round(enc_s, 2),
+                }
+            )
     return rows
 
 
@@ -436,7 +503,8 @@ def _p50(
 
 def roi_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of ``roi_benchmark`` rows."""
-    cols = ["clip", "size", "region", "t0", "ms", "full_frame_ms", "bytes_read", "blob_bytes"]
+    cols = ["clip", "layer", "size", "region", "t0", "ms", "full_frame_ms", "bytes_read"]
+    cols += ["blob_bytes"]
     cols += ["fraction", "requests"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]

@@ -23,7 +23,8 @@ def test_rd_benchmark_writes_table_json_and_plot(tmp_path: Path) -> None:
     rows = run([clip], frames=8, out_dir=tmp_path / "out")
     codecs = {r["codec"] for r in rows}
     assert {"gzip", "zstd", "x264-medium-crf28", "x264-veryfast-zerolatency-crf35"} <= codecs
-    assert any(c.startswith("sightline@") for c in codecs)
+    assert any(c.startswith("sightline@stick") for c in codecs)
+    assert {"sightline@bg-q24", "sightline@bg-q24-t16w8"} <= codecs
     for r in rows:
         assert r["bpp"] > 0 and r["enc_fps"] > 0
         lossless = r["codec"] in ("gzip", "zstd")
@@ -37,11 +38,12 @@ def test_roi_benchmark_reports_bytes_and_time(tmp_path: Path) -> None:
     clip = synth_video(tmp_path / "pattern.mp4", seconds=3.0, size="160x128", fps=10)
     rows = roi_benchmark([clip], seconds=3.0, repeats=1)
     assert {r["region"] for r in rows} == {"bottom-right", "top-left", "centre"}
+    assert {r["layer"] for r in rows} == {"tokens", "background"}
     for r in rows:
         assert r["size"] == "160x128" and r["chunk_frames"] == 30
         assert 0 < r["bytes_read"] < r["blob_bytes"] and r["fraction"] < 1
         assert r["ms"] > 0 and r["full_frame_ms"] > 0 and r["requests"] >= 3
-    assert roi_table(rows).startswith("| clip | size | region")
+    assert roi_table(rows).startswith("| clip | layer | size | region")
 
 
 def test_equal_rate_comparison_interpolates_in_log_bpp() -> None:
