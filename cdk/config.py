@@ -85,6 +85,9 @@ class CodecConfig(_Model):
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0)] = 60
     # The serving container installs code/requirements.txt at start, which needs egress.
     network_isolation: bool = False
+    # The codec's background layer (token blob v3; see sagemaker_models/codec/README.md):
+    # "off" keeps the ROI-oriented version 2 blobs, "on" or "q=<luma step>" turns it on.
+    background_layer: Annotated[str, Field(pattern=r"^(off|on|q=\d+(\.\d+)?)$")] = "off"
 
     @model_validator(mode="after")
     def _capacity(self) -> CodecConfig:

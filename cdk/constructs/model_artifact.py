@@ -34,9 +34,8 @@ from sagemaker_models.codec.inference import input_fn, model_fn, output_fn, pred
 
 __all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
 '''
-# torch and numpy come with the PyTorch image; these do not.
-# opencv-python-headless decodes chunks when the image has no ffmpeg binary.
-REQUIREMENTS = "blake3>=1.0\npydantic>=2.8,<3\nopencv-python-headless==4.14.0.94\n"
+# What the image lacks beyond torch and numpy: the codec's own list (one source of truth).
+REQUIREMENTS_FILE = Path("codec") / "requirements.txt"
 # The core modules sagemaker_models.codec imports (tokenblob -> errors).
 CORE_MODULES = ("__init__.py", "errors.py", "tokenblob.py")
 WEIGHT_SUFFIXES = (".pt", ".json")
@@ -48,7 +47,7 @@ def _members(package_dir: Path, weights_dir: Path, core_dir: Path) -> Iterator[t
             if f.is_file() and f.suffix in WEIGHT_SUFFIXES:
                 yield f.name, f.read_bytes()
     yield "code/inference.py", ENTRY_POINT.encode()
-    yield "code/requirements.txt", REQUIREMENTS.encode()
+    yield "code/requirements.txt", (package_dir / REQUIREMENTS_FILE).read_bytes()
     for f in sorted(package_dir.rglob("*.py")):
         rel = f.relative_to(package_dir.parent)
         if "__pycache__" in rel.parts:

@@ -150,5 +150,6 @@ class ModelsStack(Stack):
             scale_in_cooldown=Duration.seconds(codec.scale_in_cooldown_seconds),
             scale_out_cooldown=Duration.seconds(codec.scale_out_cooldown_seconds),
             network_isolation=codec.network_isolation,
+            environment={"SIGHTLINE_CODEC_BACKGROUND": codec.background_layer},
         )
         self.endpoint.endpoint.node.add_dependency(endpoint_logs)

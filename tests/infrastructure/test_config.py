@@ -27,6 +27,10 @@ def test_unknown_keys_and_bad_values_fail_the_synth() -> None:
         load_environments({"dev": {"codec": {"instance_typo": "x"}}})
     with pytest.raises(ValidationError):
         load_environments({"dev": {"codec": {"min_capacity": 3, "max_capacity": 1}}})
+    with pytest.raises(ValidationError):
+        load_environments({"dev": {"codec": {"background_layer": "maybe"}}})
+    envs = load_environments({"dev": {"codec": {"background_layer": "q=32"}}})
+    assert envs["dev"].codec.background_layer == "q=32"
     with pytest.raises(ValueError, match="log_retention_days"):
         load_environments({"dev": {"log_retention_days": 8}})
 

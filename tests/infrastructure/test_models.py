@@ -39,7 +39,9 @@ def test_endpoint_config_is_asynchronous_with_s3_paths_and_topics(dev: Synth) ->
         "AWS::SageMaker::Model",
         {
             "PrimaryContainer": {
-                "Environment": Match.object_like({"SAGEMAKER_PROGRAM": "inference.py"}),
+                "Environment": Match.object_like(
+                    {"SAGEMAKER_PROGRAM": "inference.py", "SIGHTLINE_CODEC_BACKGROUND": "off"}
+                ),
                 "ModelDataUrl": Match.any_value(),
                 "Image": Match.any_value(),
             }
@@ -102,7 +104,14 @@ def test_model_archive_is_reproducible_and_has_the_handler(tmp_path) -> None:
         "code/inference.py",
         "code/requirements.txt",
         "code/sagemaker_models/codec/inference.py",
+        "code/sagemaker_models/codec/background.py",
         "code/sightline/tokenblob.py",
     } <= members
     weights = {p.name for p in c.CODEC_WEIGHTS_DIR.glob("*") if p.suffix in (".pt", ".json")}
     assert weights <= members
+    # The endpoint installs the codec's own requirements (background layer included).
+    with tarfile.open(tmp_path / "a.tar.gz") as tar:
+        requirements = tar.extractfile("code/requirements.txt").read().decode()
+    path = c.CODEC_PACKAGE_DIR / "codec" / "requirements.txt"
+    assert requirements == path.read_text()
+    assert "constriction==" in requirements and "scipy" in requirements
