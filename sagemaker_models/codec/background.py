@@ -15,10 +15,11 @@ reproduces well as *background*:
 * decoder: wherever a token equals its position's reference token, the pixels are ``B^``;
   elsewhere they are the VQ decoder's output.
 * coding: the quantized coefficients of each blob tile (8x8 tokens = 64x64 px: 64 luma
-  blocks, 16 + 16 chroma blocks) are one ANS stream (``constriction``) under a zero-mean
-  quantized Laplace model whose scale is fixed per plane and frequency for the chunk (3 x
-  64 log-scales in the blob header), so every tile is its own byte range and a region
-  decode reads the residual of the tiles it shows only.
+  blocks, 16 + 16 chroma blocks), in zigzag order up to the tile's last non-zero one per
+  plane, are one ANS stream (``constriction``) under a zero-mean quantized Laplace model
+  whose scale is fixed per plane and frequency for the chunk (3 x 64 log-scales in the
+  blob header), so every tile is its own byte range and a region decode reads the
+  residual of the tiles it shows only.
 
 The residual is per blob tile and the base is a decode of the reference tokens (with the
 decoder's halo), so a region decode equals the full decode of the same region (to the
@@ -247,17 +248,46 @@ def _tile_symbols(
     return [coding.luma[a:b, c:d], coding.cb[e:f, g:h], coding.cr[e:f, g:h]]
 
 
-def _scale_vector(scales: np.ndarray, parts: list[np.ndarray]) -> np.ndarray:
+def _zigzag() -> np.ndarray:
+    """Natural (row-major) indices of an 8x8 block in JPEG zigzag order."""
+    order = sorted(
+        ((y, x) for y in range(8) for x in range(8)),
+        key=lambda p: (p[0] + p[1], p[1] if (p[0] + p[1]) % 2 == 0 else p[0]),
+    )
+    return np.array([y * 8 + x for y, x in order])
+
+
+ZIGZAG = _zigzag()
+
+
+def _lengths(parts: list[np.ndarray]) -> list[int]:
+    """Per plane of a tile: how many leading zigzag coefficients are coded (past the last
+    non-zero one of any block, all are zero)."""
+    out = []
+    for p in parts:
+        nz = np.flatnonzero(p.reshape(-1, 64)[:, ZIGZAG].any(0))
+        out.append(int(nz[-1]) + 1 if len(nz) else 0)
+    return out
+
+
+def _scale_vector(scales: np.ndarray, parts: list[np.ndarray], lengths: list[int]) -> np.ndarray:
     return np.concatenate(
-        [np.broadcast_to(scales[i], p.shape).ravel() for i, p in enumerate(parts)]
+        [
+            np.broadcast_to(scales[i][ZIGZAG][:k], (p.size // 64, k)).ravel()
+            for i, (p, k) in enumerate(zip(parts, lengths, strict=True))
+        ]
     )
 
 
 def encode_tiles(
     coding: BackgroundCoding, tile_grid: tuple[int, int], tile_size: tuple[int, int]
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(scale bytes ``[3, 64]``, one ``uint32`` ANS word array per tile, row-major; empty
-    for a tile whose coefficients are all zero)."""
+    """(scale bytes ``[3, 64]``, one ``uint32`` word array per tile, row-major; empty for
+    a tile whose coefficients are all zero).
+
+    A tile's words: one word with the number of zigzag coefficients coded per block for
+    luma, Cb and Cr (a byte each: past them every block of the tile is zero), then the
+    ANS stream of those coefficients, block by block, plane by plane."""
     import constriction
 
     raw = fit_scales(coding)
@@ -267,14 +297,21 @@ def encode_tiles(
     for ty in range(tile_grid[0]):
         for tx in range(tile_grid[1]):
             parts = _tile_symbols(coding, *tile_blocks((ty, tx), tile_size, coding.padded_size))
-            symbols = np.concatenate([p.ravel() for p in parts]).astype(np.int32)
-            if not symbols.any():
+            lengths = _lengths(parts)
+            if not any(lengths):
                 out.append(np.zeros(0, np.uint32))
                 continue
-            sc = _scale_vector(scales, parts)
+            symbols = np.concatenate(
+                [
+                    p.reshape(-1, 64)[:, ZIGZAG][:, :k].ravel()
+                    for p, k in zip(parts, lengths, strict=True)
+                ]
+            ).astype(np.int32)
+            sc = _scale_vector(scales, parts, lengths)
             coder = constriction.stream.stack.AnsCoder()
             coder.encode_reverse(symbols, model, np.zeros_like(sc), sc)
-            out.append(coder.get_compressed().astype(np.uint32))
+            head = np.array([lengths[0] | lengths[1] << 8 | lengths[2] << 16], np.uint32)
+            out.append(np.concatenate([head, coder.get_compressed().astype(np.uint32)]))
     return raw, out
 
 
@@ -308,19 +345,27 @@ def decode_tiles(
         if not len(words):
             continue
         parts = _tile_symbols(coding, *tile_blocks((ty, tx), tile_size, (hp, wp)))
-        sc = _scale_vector(scales, parts)
+        head = int(words[0])
+        lengths = [head & 0xFF, head >> 8 & 0xFF, head >> 16 & 0xFF]
+        if head >> 24 or max(lengths) > 64 or not any(lengths):
+            raise BackgroundDecodeError(f"background tile {(ty, tx)}: bad length word")
+        sc = _scale_vector(scales, parts, lengths)
         try:
-            coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words, np.uint32))
+            coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words[1:], np.uint32))
             symbols = coder.decode(model, np.zeros_like(sc), sc)
             done = coder.is_empty()
         except (ValueError, RuntimeError, AssertionError) as exc:
             raise BackgroundDecodeError(f"background tile {(ty, tx)}: {exc}") from exc
         if not done:
             raise BackgroundDecodeError(f"background tile {(ty, tx)}: words left over")
-        k = 0
-        for p in parts:
-            p[...] = symbols[k : k + p.size].reshape(p.shape)
-            k += p.size
+        i = 0
+        for p, k in zip(parts, lengths, strict=True):
+            n = p.size // 64 * k
+            block = np.zeros((p.size // 64, 64), np.int16)
+            if k:
+                block[:, ZIGZAG[:k]] = symbols[i : i + n].reshape(-1, k)
+            p[...] = block.reshape(p.shape)
+            i += n
     return coding
 
 

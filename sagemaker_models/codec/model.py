@@ -652,13 +652,13 @@ class Codec:
     @torch.inference_mode()
     def background_base(self, reference: np.ndarray) -> np.ndarray:
         """The decoder's picture of a reference-token plane ``[h, w]``: float32 RGB
-        ``[h*ss, w*ss, 3]`` (the plane held still for the decoder's temporal context,
-        the middle step's frames averaged)."""
-        ht_ = self.halo[0]
-        grid = torch.from_numpy(np.asarray(reference, np.int64))[None].repeat(2 * ht_ + 1, 1, 1)
-        rgb = self._decode_grid(grid)
-        ts = self.time_stride
-        return rgb[ht_ * ts : (ht_ + 1) * ts].float().mean(0).numpy()
+        ``[h*ss, w*ss, 3]``, the frames of one token step of it averaged.
+
+        One step without temporal context (a third of the work of holding the plane still
+        over the decoder's halo); encoder and decoder compute it the same way, and the
+        residual absorbs the difference."""
+        grid = torch.from_numpy(np.asarray(reference, np.int64))[None]
+        return self._decode_grid(grid).float().mean(0).numpy()
 
     @torch.inference_mode()
     def _decode_grid(self, tokens: torch.Tensor) -> torch.Tensor:
