@@ -29,8 +29,8 @@ import numpy as np
 
 from sagemaker_models.codec.video_io import raw_video_input
 
-X264_MEDIUM_CRF = (18, 28, 35, 45, 49, 51)
-X264_FAST_CRF = (28, 35, 45, 47, 49, 51)
+X264_MEDIUM_CRF = (18, 28, 35, 38, 40, 42, 45, 49, 51)
+X264_FAST_CRF = (28, 35, 38, 40, 42, 45, 47, 49, 51)
 # Operating points: (stickiness, blob tile size in tokens, temporal window in token steps).
 # 8x8 tokens / 2 steps is the default layout (fine ROI reads); 16x16 / 8 steps is the
 # coarser v1 grid, which spends fewer bytes on per-tile overhead (rate-oriented).

@@ -16,8 +16,9 @@ Contract (SageMaker PyTorch serving / async inference):
   ``application/octet-stream`` bytes, decoded with ffmpeg to uint8 RGB; limits
   (``$SIGHTLINE_CODEC_MAX_FRAMES``, ``..._MAX_PIXELS``, ``..._MAX_VOXELS``) raise
   ``VideoLimitError`` (a ``ValueError``). No temporary file outlives the call.
-* ``predict_fn(data, codec)`` -> ``dict``: tokens -> token blob (format v2), decode of a
-  sample of the chunk for quality stats, side info.
+* ``predict_fn(data, codec)`` -> ``dict``: tokens -> token blob (format v2; v3 with the
+  background layer when ``$SIGHTLINE_CODEC_BACKGROUND`` is ``on`` or ``q=N``, see
+  ``background``), decode of a sample of the chunk for quality stats, side info.
 * ``output_fn(prediction, accept)`` -> JSON bytes::
 
     {"token_blob_b64": str, "sideinfo_b64": str, "codebook_id": str, "model_id": str,
@@ -51,7 +52,8 @@ and 16x16-token tile, for analytics without decoding:
 Step 0 has no previous step: its ``changed_frac`` and ``latent_delta`` are 0.
 
 ``decode_blob(blob, roi, t0, t1)`` decodes only a region of interest: it reads just the
-tiles covering the region plus the decoder's halo (see ``plan_roi``) and crops.
+tiles covering the region plus the decoder's halo (see ``plan_roi``; a v3 blob's
+background tiles for the region only) and crops.
 """
 
 from __future__ import annotations
