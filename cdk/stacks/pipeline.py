@@ -40,7 +40,9 @@ STEP_ACCESS: dict[str, DataAccess] = {
         read=True, write=True, delete=True, list=True, tables_write=PIPELINE_TABLES
     ),
     # encode checks for stored tokens, records the codec job and takes a tenant slot;
-    # codec_callback stores what the codec returned and completes the task.
+    # codec_callback stores what the codec returned and completes the task. A chunk step
+    # that finishes after its video failed (a sibling's failure) reads the video's status
+    # and removes what it wrote, so describe and latent may delete their own objects.
     "encode": DataAccess(
         read=True,
         list=True,
@@ -52,16 +54,20 @@ STEP_ACCESS: dict[str, DataAccess] = {
         write=True,
         delete=True,
         list=True,
+        tables_read=("videos",),
         tables_write=("manifests", "codec_jobs", "tenant_limits"),
     ),
     "describe": DataAccess(
         read=True,
         write=True,
+        delete=True,
         list=True,
         tables_read=PIPELINE_TABLES,
         tables_write=("usage", "tenant_limits"),
     ),
-    "latent": DataAccess(read=True, write=True, list=True, tables_read=PIPELINE_TABLES),
+    "latent": DataAccess(
+        read=True, write=True, delete=True, list=True, tables_read=PIPELINE_TABLES
+    ),
     "events": DataAccess(read=True, list=True, tables_write=PIPELINE_TABLES),
     "index": DataAccess(read=True, list=True, tables_write=PIPELINE_TABLES),
     "finalize": DataAccess(tables_write=PIPELINE_TABLES),

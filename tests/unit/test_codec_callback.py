@@ -382,7 +382,7 @@ def test_aws_path_from_invoke_endpoint_async_to_send_task_success() -> None:
         s3 = boto3.client("s3", region_name=region)
         s3.create_bucket(Bucket="awspath-data")
         ddb = boto3.resource("dynamodb", region_name=region)
-        for name in ("manifests", "codec_jobs", "tenant_limits"):
+        for name in ("videos", "manifests", "codec_jobs", "tenant_limits"):
             ddb.create_table(
                 TableName=f"awspath-{name}",
                 BillingMode="PAY_PER_REQUEST",

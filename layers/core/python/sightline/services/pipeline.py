@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -236,6 +237,7 @@ class Pipeline:
         # The async output object is a transfer, not a record: drop it once stored.
         if output_key:
             self.blobs.delete_prefix(output_key)
+        self._discard_if_failed(chunk, blobs=(token_key, side_key), manifests=True)
         return _encode_output(row, token_key, side_key)
 
     # ----- describe --------------------------------------------------------------
@@ -274,6 +276,7 @@ class Pipeline:
             "details": desc.details,
         }
         self.blobs.put_bytes(key, json.dumps(body).encode(), "application/json")
+        self._discard_if_failed(chunk, blobs=(key,))
         return DescribeOutput(
             description=desc.description, tags=desc.tags, analysis_key=key, model=desc.model
         )
@@ -293,6 +296,7 @@ class Pipeline:
         feats = latent_features.from_blob(blob, expected_hash=row.hash, sideinfo=side)
         key = keys.latent(chunk.tenant_id, chunk.video_id, chunk.index)
         self.blobs.put_bytes(key, json.dumps(feats.to_json()).encode(), "application/json")
+        self._discard_if_failed(chunk, blobs=(key,))
         return LatentOutput(
             latent_key=key, dim=len(feats.embedding), anomaly_score=feats.anomaly_score
         )
@@ -330,8 +334,9 @@ class Pipeline:
                 )
             )
         self.repo.replace_chunk_events(chunk.tenant_id, chunk.video_id, chunk.index, events)
-        for event in events:
-            self.bus.publish("EventDetected", event.model_dump(mode="json"))
+        if not self._discard_if_failed(chunk, events=True):  # no notices for a failed video
+            for event in events:
+                self.bus.publish("EventDetected", event.model_dump(mode="json"))
         return EventsOutput(
             event_ids=[e.event_id for e in events], types=sorted({e.type for e in events})
         )
@@ -369,7 +374,8 @@ class Pipeline:
             ),
         )
         self.index.upsert(doc)
-        if chunk.camera_id is None:  # a camera's progress is its watermark (live_commit)
+        discarded = self._discard_if_failed(chunk, index=True)
+        if chunk.camera_id is None and not discarded:  # cameras: progress is the watermark
             done = self.repo.get_video(chunk.tenant_id, chunk.video_id)
             done_count = len(self.repo.list_manifests(chunk.tenant_id, chunk.video_id))
             self.repo.update_video(
@@ -406,16 +412,16 @@ class Pipeline:
         return summary
 
     def fail(self, payload: FailureInput) -> VideoSummary:
-        """Record why the video failed and remove everything it produced."""
+        """Record why the video failed and remove everything it produced.
+
+        The status is set before the clean-up: a sibling chunk step still running writes
+        after it, sees the status (``_discard_if_failed``) and removes what it wrote."""
         reason = _reason(payload.error)
         t, v = payload.tenant_id, payload.video_id
-        self.index.delete_video(t, v)
-        self.repo.delete_events(t, v)
-        self.repo.delete_manifests(t, v)
-        self.blobs.delete_prefix(keys.derived_prefix(t, v))
         self.repo.update_video(
             t, v, status=VideoStatus.FAILED, failure_reason=reason, chunks_done=0, events_count=0
         )
+        self._remove_outputs(t, v)
         summary = VideoSummary(
             tenant_id=t,
             video_id=v,
@@ -426,6 +432,45 @@ class Pipeline:
         )
         self.bus.publish("VideoFailed", summary.model_dump(mode="json"))
         return summary
+
+    def _remove_outputs(self, tenant_id: str, video_id: str) -> None:
+        self.index.delete_video(tenant_id, video_id)
+        self.repo.delete_events(tenant_id, video_id)
+        self.repo.delete_manifests(tenant_id, video_id)
+        self.blobs.delete_prefix(keys.derived_prefix(tenant_id, video_id))
+
+    def _discard_if_failed(
+        self,
+        chunk: ChunkRef,
+        *,
+        blobs: Sequence[str] = (),
+        manifests: bool = False,
+        events: bool = False,
+        index: bool = False,
+    ) -> bool:
+        """Called by every chunk step after it wrote: if the video failed meanwhile (a
+        sibling chunk's failure ran MarkFailed while this step was running), remove what
+        this step wrote (``blobs`` keys; the video's manifest rows, events or index
+        documents: a failed video keeps none), so a failed video keeps nothing. Each step
+        removes only the kinds of data it may write. True when the video had failed.
+        Camera windows have no video-level failure (a failed window is recorded on the
+        camera instead)."""
+        if chunk.camera_id is not None:
+            return False
+        t, v = chunk.tenant_id, chunk.video_id
+        video = self.repo.find_video(t, v)
+        if video is None or video.status != VideoStatus.FAILED:
+            return False
+        logger.info("video %s failed while chunk %s ran: its output is discarded", v, chunk.index)
+        for key in blobs:
+            self.blobs.delete_prefix(key)
+        if manifests:
+            self.repo.delete_manifests(t, v)
+        if events:
+            self.repo.delete_events(t, v)
+        if index:
+            self.index.delete_video(t, v)
+        return True
 
 
 def encode_inference_id(chunk: ChunkRef) -> str:
