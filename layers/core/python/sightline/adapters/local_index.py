@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS docs (
   description TEXT NOT NULL, events TEXT NOT NULL, tags TEXT NOT NULL,
   embedding_model TEXT NOT NULL, latent_model TEXT,
   text_dim INTEGER NOT NULL, latent_dim INTEGER, roi TEXT, extra TEXT NOT NULL,
-  deleted INTEGER NOT NULL DEFAULT 0);
+  deleted INTEGER NOT NULL DEFAULT 0, digest TEXT);
 CREATE TABLE IF NOT EXISTS vecs (label INTEGER PRIMARY KEY, text_vec BLOB NOT NULL,
   latent_vec BLOB);
 CREATE INDEX IF NOT EXISTS docs_live ON docs (tenant_id, deleted);
@@ -115,11 +115,17 @@ INSERT OR IGNORE INTO meta VALUES ('generation', 0);
 INSERT OR IGNORE INTO meta VALUES ('tombstones', 0);
 """
 
+# A row's content columns (what ``_row`` returns, in this order). ``digest`` is the BLAKE3
+# of their JSON: SQLite keeps no checksums, so a byte changed on disk inside a record would
+# otherwise be served as is. Reads verify it (rows written before it existed have NULL).
+_DOC_COLUMNS = (
+    "doc_id, tenant_id, manifest_id, stream_id, video_id, camera_id, t0, t1, t_mid, wall_t0, "
+    "wall_t1, description, events, tags, embedding_model, latent_model, text_dim, latent_dim, "
+    "roi, extra"
+)
 _INSERT_DOC = (
-    "INSERT INTO docs (label, doc_id, tenant_id, manifest_id, stream_id, video_id, camera_id, "
-    "t0, t1, t_mid, wall_t0, wall_t1, description, events, tags, embedding_model, "
-    "latent_model, text_dim, latent_dim, roi, extra) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    f"INSERT INTO docs (label, {_DOC_COLUMNS}, digest) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 # What the catalog keeps of a row (the filterable columns), in this order.
 _CATALOG_COLUMNS = (
@@ -399,6 +405,8 @@ class LocalVectorIndex:
                 for statement in _SCHEMA.strip().split(";"):
                     if statement.strip():
                         db.execute(statement)
+                if "digest" not in {r[1] for r in db.execute("PRAGMA table_info(docs)")}:
+                    db.execute("ALTER TABLE docs ADD COLUMN digest TEXT")
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
                 db.execute("COMMIT")
             except BaseException:
@@ -510,7 +518,11 @@ class LocalVectorIndex:
                 values = list(by_id.values())
                 labels = range(base + 1, base + 1 + len(values))
                 db.executemany(
-                    _INSERT_DOC, ((label, *v[0]) for label, v in zip(labels, values, strict=True))
+                    _INSERT_DOC,
+                    (
+                        (label, *v[0], _row_digest(v[0]))
+                        for label, v in zip(labels, values, strict=True)
+                    ),
                 )
                 db.executemany(
                     "INSERT INTO vecs (label, text_vec, latent_vec) VALUES (?, ?, ?)",
@@ -558,41 +570,67 @@ class LocalVectorIndex:
     # ----- reads -----------------------------------------------------------------
 
     def get(self, tenant_id: str, manifest_id: str) -> IndexDocument | None:
-        row = (
+        found = (
             self._db()
             .execute(
-                "SELECT d.manifest_id, d.tenant_id, d.stream_id, d.video_id, d.camera_id, d.t0, "
-                "d.t1, d.t_mid, d.wall_t0, d.wall_t1, d.description, d.events, d.tags, "
-                "d.embedding_model, d.latent_model, d.roi, d.extra, v.text_vec, v.latent_vec "
+                f"SELECT d.digest, {', '.join('d.' + c for c in _DOC_COLUMNS.split(', '))}, "
+                "v.text_vec, v.latent_vec "
                 "FROM docs d JOIN vecs v ON v.label = d.label "
                 "WHERE d.doc_id = ? AND d.deleted = 0",
                 (self._doc_id(tenant_id, manifest_id),),
             )
             .fetchone()
         )
-        if row is None:
+        if found is None or not _intact(found[1:21], found[0]):
             return None
-        body: dict[str, Any] = json.loads(row[16])
+        (
+            _,
+            _,
+            tenant,
+            manifest,
+            stream_id,
+            video_id,
+            camera_id,
+            t0,
+            t1,
+            t_mid,
+            wall_t0,
+            wall_t1,
+            description,
+            events,
+            tags,
+            embedding_model,
+            latent_model,
+            _,
+            _,
+            roi,
+            extra,
+            text_vec,
+            latent_vec,
+        ) = found
+        body: dict[str, Any] = json.loads(extra)
         body.update(
-            manifest_id=row[0],
-            tenant_id=row[1],
-            stream_id=row[2],
-            video_id=row[3],
-            camera_id=row[4],
-            t0=row[5],
-            t1=row[6],
-            t_mid=row[7],
-            wall_t0=_from_epoch(row[8]),
-            wall_t1=_from_epoch(row[9]),
-            description=row[10],
-            events=json.loads(row[11]),
-            tags=json.loads(row[12]),
-            embedding_model=row[13],
-            latent_model=row[14],
-            roi_suggestion=json.loads(row[15]) if row[15] else None,
-            text_embedding=np.frombuffer(row[17], dtype=np.float32).tolist(),
+            manifest_id=manifest,
+            tenant_id=tenant,
+            stream_id=stream_id,
+            video_id=video_id,
+            camera_id=camera_id,
+            t0=t0,
+            t1=t1,
+            t_mid=t_mid,
+            wall_t0=_from_epoch(wall_t0),
+            wall_t1=_from_epoch(wall_t1),
+            description=description,
+            events=json.loads(events),
+            tags=json.loads(tags),
+            embedding_model=embedding_model,
+            latent_model=latent_model,
+            roi_suggestion=json.loads(roi) if roi else None,
+            text_embedding=np.frombuffer(text_vec, dtype=np.float32).tolist(),
             latent_embedding=(
-                np.frombuffer(row[18], dtype=np.float32).tolist() if row[18] is not None else None
+                np.frombuffer(latent_vec, dtype=np.float32).tolist()
+                if latent_vec is not None
+                else None
             ),
         )
         return IndexDocument.model_validate(body)
@@ -1004,23 +1042,25 @@ class LocalVectorIndex:
         rows = {
             r[0]: r
             for r in self._db().execute(
-                "SELECT label, manifest_id, video_id, t0, t1, description, camera_id, roi, "
-                f"wall_t0, wall_t1 FROM docs WHERE label IN ({','.join('?' * len(labels))})",
+                f"SELECT label, digest, {_DOC_COLUMNS} FROM docs "
+                f"WHERE label IN ({','.join('?' * len(labels))})",
                 labels,
             )
+            if _intact(r[2:], r[1])
         }
+        # Offsets into a row: label, digest, then _DOC_COLUMNS.
         return [
             SearchHit(
-                manifest_id=r[1],
-                video_id=r[2],
+                manifest_id=r[4],
+                video_id=r[6],
                 score=score,
-                t0=r[3],
-                t1=r[4],
-                description=r[5],
-                camera_id=r[6],
-                roi_suggestion=tuple(json.loads(r[7])) if r[7] else None,
-                wall_t0=_from_epoch(r[8]),
-                wall_t1=_from_epoch(r[9]),
+                t0=r[8],
+                t1=r[9],
+                description=r[13],
+                camera_id=r[7],
+                roi_suggestion=tuple(json.loads(r[20])) if r[20] else None,
+                wall_t0=_from_epoch(r[11]),
+                wall_t1=_from_epoch(r[12]),
             )
             for label, score in scored
             if (r := rows.get(label)) is not None
@@ -1135,6 +1175,27 @@ def _row(doc: IndexDocument) -> tuple[tuple[Any, ...], bytes, bytes | None]:
         extra,
     )
     return columns, text.tobytes(), None if latent is None else latent.tobytes()
+
+
+def _row_digest(columns: Sequence[Any]) -> str:
+    """BLAKE3 (128 bits, hex) of a row's content columns, as ``_row`` returns them."""
+    import blake3
+
+    text = json.dumps(list(columns), separators=(",", ":"), allow_nan=True)
+    return blake3.blake3(text.encode()).hexdigest()[:32]
+
+
+def _intact(columns: Sequence[Any], digest: str | None) -> bool:
+    """Whether a stored row still has the content it was written with (rows written before
+    digests were kept have none and are served as before). A changed row is skipped and
+    logged: ``sightline doctor --repair`` rebuilds it from the pipeline's outputs."""
+    if digest is None or _row_digest(columns) == digest:
+        return True
+    logger.error(
+        "index row %s does not match its digest: not served (run `sightline doctor --repair`)",
+        columns[0],
+    )
+    return False
 
 
 def _codes(vocab: _Vocab, values_json: str) -> tuple[int, ...]:
