@@ -461,7 +461,14 @@ class Pipeline:
         video = self.repo.find_video(t, v)
         if video is None or video.status != VideoStatus.FAILED:
             return False
-        logger.info("video %s failed while chunk %s ran: its output is discarded", v, chunk.index)
+        logger.info(
+            "video %s failed while chunk %s ran: its output is discarded (%s)",
+            v,
+            chunk.index,
+            ", ".join(
+                [*blobs, *(["manifests"] * manifests), *(["events"] * events)] + ["index"] * index
+            ),
+        )
         for key in blobs:
             self.blobs.delete_prefix(key)
         if manifests:
