@@ -227,28 +227,15 @@ def _background_row(
 
 def _chunked_blob(enc: Any, fps: float, tile: int, window: int) -> list[bytes]:
     """The clip's tokens as the pipeline stores them: one blob per 10-s chunk."""
-    from sightline.tokenblob import pack_tokens
+    from dataclasses import replace
 
     steps = max(1, round(CHUNK_SECONDS * fps / enc.time_stride))
     out = []
     for s0 in range(0, len(enc.tokens), steps):
         part = enc.tokens[s0 : s0 + steps]
         n = min(enc.n_frames - s0 * enc.time_stride, len(part) * enc.time_stride)
-        out.append(
-            pack_tokens(
-                part,
-                codebook_id=enc.codebook_id,
-                model_id=enc.model_id,
-                time_stride=enc.time_stride,
-                spatial_stride=enc.spatial_stride,
-                frame_size=enc.frame_size,
-                fps=fps,
-                n_frames=n,
-                codebook_size=enc.codebook_size,
-                tile_size=(tile, tile),
-                temporal_window=window,
-            )
-        )
+        chunk = replace(enc, tokens=part, n_frames=n, fps=fps)
+        out.append(chunk.to_blob(temporal_window=window, tile_size=(tile, tile)))
     return out
 
 

@@ -40,12 +40,13 @@ SYMBOL_MIN, SYMBOL_MAX = -1024, 1023
 _SCALE_STEPS = 16  # log2 scale quantized in 1/16 steps, one byte each
 _MIN_SCALE = 0.02
 
-# BT.601 full-range (JPEG) RGB <-> YCbCr, as the codec's loss uses.
-_RGB2YCC = np.array(
+# BT.601 full-range (JPEG) RGB <-> YCbCr: the layer's colour space and the codec's loss
+# (``model.ycbcr_error``) use this one matrix.
+RGB2YCC = np.array(
     [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
     np.float32,
 )
-_YCC2RGB = np.linalg.inv(_RGB2YCC).astype(np.float32)
+_YCC2RGB = np.linalg.inv(RGB2YCC).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class BackgroundCoding:
 
 
 def rgb_to_ycc(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(rgb, np.float32) @ _RGB2YCC.T
+    return np.asarray(rgb, np.float32) @ RGB2YCC.T
 
 
 def ycc_to_rgb(ycc: np.ndarray) -> np.ndarray:
@@ -96,13 +97,18 @@ def padded_size(h: int, w: int) -> tuple[int, int]:
     return -(-h // 16) * 16, -(-w // 16) * 16
 
 
-def _pad_to(img: np.ndarray, hp: int, wp: int) -> np.ndarray:
+def pad_to(img: np.ndarray, hp: int, wp: int) -> np.ndarray:
+    """Edge-replicate an image ``[h, w, ...]`` (``h <= hp``, ``w <= wp``) to ``hp x wp``."""
     h, w = img.shape[:2]
     if (h, w) == (hp, wp):
         return img
-    if h > hp or w > wp:
-        return img[:hp, :wp]
     return np.pad(img, ((0, hp - h), (0, wp - w)) + ((0, 0),) * (img.ndim - 2), mode="edge")
+
+
+def coded_background(base: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """``B^``: the base picture plus the dequantized residual (RGB, same size), as uint8.
+    The encoder's skip decision and every decoder compute it here, the same way."""
+    return np.clip(np.rint(base + residual), 0, 255).astype(np.uint8)
 
 
 def median_background(frames: np.ndarray, max_frames: int = 48) -> np.ndarray:
@@ -116,30 +122,22 @@ def median_background(frames: np.ndarray, max_frames: int = 48) -> np.ndarray:
     return sample.median(dim=0).values.numpy()
 
 
-def _blocks(plane: np.ndarray) -> np.ndarray:
-    h, w = plane.shape
-    return plane.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(h // 8, w // 8, 64)
-
-
-def _unblocks(blocks: np.ndarray) -> np.ndarray:
-    by, bx, _ = blocks.shape
-    return blocks.reshape(by, bx, 8, 8).transpose(0, 2, 1, 3).reshape(by * 8, bx * 8)
-
-
 def _dct(plane: np.ndarray) -> np.ndarray:
+    """Plane ``[H, W]`` -> orthonormal DCT of each 8x8 block, ``[H/8, W/8, 64]``."""
     from scipy import fft
 
-    by, bx = plane.shape[0] // 8, plane.shape[1] // 8
-    blocks = _blocks(plane).reshape(by, bx, 8, 8)
-    return fft.dctn(blocks, axes=(2, 3), norm="ortho").reshape(by, bx, 64)
+    h, w = plane.shape
+    blocks = plane.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+    return fft.dctn(blocks, axes=(2, 3), norm="ortho").reshape(h // 8, w // 8, 64)
 
 
 def _idct(coef: np.ndarray) -> np.ndarray:
+    """Inverse of ``_dct``: ``[by, bx, 64]`` -> float32 plane ``[by*8, bx*8]``."""
     from scipy import fft
 
     by, bx, _ = coef.shape
     blocks = fft.idctn(coef.reshape(by, bx, 8, 8), axes=(2, 3), norm="ortho")
-    return _unblocks(blocks.reshape(by, bx, 64)).astype(np.float32)
+    return blocks.transpose(0, 2, 1, 3).reshape(by * 8, bx * 8).astype(np.float32)
 
 
 def encode_residual(
@@ -148,7 +146,7 @@ def encode_residual(
     """Quantize ``background - base`` (uint8 / float RGB ``[H,W,3]``, same size)."""
     h, w = background.shape[:2]
     hp, wp = padded_size(h, w)
-    diff = rgb_to_ycc(_pad_to(background, hp, wp)) - rgb_to_ycc(_pad_to(base, hp, wp))
+    diff = rgb_to_ycc(pad_to(background, hp, wp)) - rgb_to_ycc(pad_to(base, hp, wp))
     chroma = diff[..., 1:].reshape(hp // 2, 2, wp // 2, 2, 2).mean((1, 3))
 
     def quant(plane: np.ndarray, q: float) -> np.ndarray:
@@ -384,7 +382,7 @@ def skip_mask(
 
     time_stride, ss = strides
     t, h, w, _ = frames.shape
-    coef = torch.tensor([0.299, 0.587, 0.114])
+    coef = torch.from_numpy(RGB2YCC[0])  # full-range luma
     bg = torch.from_numpy(np.ascontiguousarray(coded_background)).float() @ coef
     out = []
     for s in range(0, t, time_stride):

@@ -43,8 +43,10 @@ from torch import nn
 
 from sagemaker_models.codec.background import CODING as BACKGROUND_CODING
 from sagemaker_models.codec.background import (
+    RGB2YCC,
     BackgroundCoding,
     BackgroundParams,
+    coded_background,
     encode_residual,
     median_background,
     pack_scales,
@@ -61,9 +63,7 @@ DEFAULT_STICKINESS = 0.5
 # BT.601 full-range (JPEG) RGB -> YCbCr. The network works in RGB (so input and output need no
 # colour conversion pass); the loss converts the error to YCbCr to weight luma above chroma
 # (PSNR-Y and MS-SSIM are measured on luma).
-_RGB2YCC = torch.tensor(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
-)
+_RGB2YCC = torch.from_numpy(RGB2YCC)
 
 
 @dataclass(frozen=True)
@@ -635,12 +635,8 @@ class Codec:
         reference = self.encode(np.repeat(bg[None], ts, 0), stickiness=0).tokens[0]
         base = self.background_base(reference)  # float32 [Ht*ss, Wt*ss, 3]
         coding = encode_residual(bg, base[:h, :w], params)
-        hp, wp = coding.padded_size
-        base_p = np.pad(
-            base, ((0, hp - base.shape[0]), (0, wp - base.shape[1]), (0, 0)), mode="edge"
-        )
-        coded = np.clip(np.rint(base_p + residual_rgb(coding)), 0, 255).astype(np.uint8)
-        coded = coded[: base.shape[0], : base.shape[1]]
+        gh, gw = base.shape[:2]  # the token grid's pixels, what the skip decision compares
+        coded = coded_background(base, residual_rgb(coding, (0, 0, gw, gh)))
         step_chunk = 8
         for s0 in range(0, len(tokens), step_chunk):
             x = pad_frames(frames[s0 * ts : (s0 + step_chunk) * ts], ts, ss).numpy()
@@ -750,13 +746,10 @@ class Codec:
         py, px = y0 - ty0 * ss, x0 - tx0 * ss
         bg = ref = None
         if reference is not None and residual is not None:
-            ref = torch.from_numpy(
-                np.ascontiguousarray(reference[ty0 - oy : ty1 - oy, tx0 - ox : tx1 - ox]).astype(
-                    np.int64
-                )
-            )
-            base = self.background_base(ref.numpy())[py : py + (y1 - y0), px : px + (x1 - x0)]
-            bg = torch.from_numpy(np.clip(np.rint(base + residual), 0, 255).astype(np.uint8))
+            ref_win = np.asarray(reference[ty0 - oy : ty1 - oy, tx0 - ox : tx1 - ox], np.int64)
+            base = self.background_base(ref_win)[py : py + (y1 - y0), px : px + (x1 - x0)]
+            bg = torch.from_numpy(coded_background(base, residual))
+            ref = torch.from_numpy(ref_win)
         out: list[torch.Tensor] = []
         step = max(1, chunk_steps)
         for c0 in range(s0, s1, step):

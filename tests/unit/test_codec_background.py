@@ -3,6 +3,8 @@ a synthetic fixed-camera clip (textured still background, one moving square)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -109,17 +111,7 @@ def test_blob_v3_keeps_tokens_and_reference(codec, encoded):
     # Blocks the coded background reproduces were given the reference token.
     assert (enc.tokens == enc.reference[None]).mean() > 0.5
     # The same tokens without the layer still make a version-2 blob.
-    v2 = tokenblob.pack_tokens(
-        enc.tokens,
-        codebook_id=enc.codebook_id,
-        model_id=enc.model_id,
-        time_stride=enc.time_stride,
-        spatial_stride=enc.spatial_stride,
-        frame_size=enc.frame_size,
-        fps=enc.fps,
-        n_frames=enc.n_frames,
-        codebook_size=enc.codebook_size,
-    )
+    v2 = replace(enc, reference=None, background=None).to_blob()
     assert tokenblob.read_header(v2).version == 2
 
 

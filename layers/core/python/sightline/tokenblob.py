@@ -943,9 +943,8 @@ def _pack_v2(
             payloads[proto.entry_number(k)] = b"" if empty else _seal(words)
     if background is not None:
         for i, words in enumerate(background.tiles):
-            raw = np.asarray(words, dtype="<u4").tobytes()
             payloads[proto.entry_number((-2, i // nx, i % nx))] = (
-                _digest(raw)[:INLINE_DIGEST_LEN] + raw if raw else b""
+                _seal(np.asarray(words), "<u4") if len(words) else b""
             )
     per = ny * nx
     body: list[bytes] = []
@@ -971,8 +970,10 @@ def _slice(grid: np.ndarray, header: AnyHeader, key: TileKey, spatial: bool = Fa
     return grid[y0:y1, x0:x1] if spatial else grid[t0:t1, y0:y1, x0:x1]
 
 
-def _seal(words: np.ndarray) -> bytes:
-    body = words.astype("<u2").tobytes()
+def _seal(words: np.ndarray, dtype: str = "<u2") -> bytes:
+    """A non-empty version-2 payload: inline digest + the words (rANS: ``u16``; the
+    background layer's ANS: ``u32``). ``_words`` reads them back."""
+    body = words.astype(dtype).tobytes()
     return _digest(body)[:INLINE_DIGEST_LEN] + body
 
 
@@ -1202,8 +1203,8 @@ def _decode_v1(header: TokenBlobHeader, key: TileKey, payload: bytes | memoryvie
     return tokens
 
 
-def _words(payload: bytes | memoryview) -> np.ndarray:
-    return np.frombuffer(bytes(payload[INLINE_DIGEST_LEN:]), "<u2")
+def _words(payload: bytes | memoryview, dtype: str = "<u2") -> np.ndarray:
+    return np.frombuffer(bytes(payload[INLINE_DIGEST_LEN:]), dtype)
 
 
 def _decode_v2(
@@ -1213,7 +1214,7 @@ def _decode_v2(
     bits = header.literal_bits
     for k in data:
         if k[0] == -2:  # background layer: the ANS words, decoded by the codec
-            out[k] = np.frombuffer(bytes(data[k][INLINE_DIGEST_LEN:]), "<u4").astype(np.uint32)
+            out[k] = _words(data[k], "<u4").astype(np.uint32)
     ref_keys = [k for k in data if k[0] == -1]
     if ref_keys:
         rfreq, rcum, rlut = _class_tables(header.ref_model, _N_REF_CTX)
