@@ -24,6 +24,7 @@ from sightline.adapters.aws import (
 from sightline.errors import CodecError, NotFound, TransientError
 from sightline.models import IngestInput
 from sightline.ports import AsyncInvocation
+from tests.support.aws import create_tables
 
 REGION = "us-east-1"
 
@@ -54,18 +55,7 @@ def test_s3_blob_store(aws: None, tmp_path: Path) -> None:
 
 def test_dynamo_table_store(aws: None) -> None:
     ddb = boto3.resource("dynamodb", region_name=REGION)
-    ddb.create_table(
-        TableName="sl-videos",
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
+    create_tables(ddb, "sl-videos")
     t = DynamoTableStore("sl-", resource=ddb).table("videos")
     t.put("org/a", "v1", {"video_id": "v1", "duration_s": 12.5, "chunks": 2, "tags": ["x"]})
     t.put("org/a", "v2", {"video_id": "v2"})
@@ -215,18 +205,7 @@ def test_task_tokens_request_shapes_and_a_gone_task() -> None:
 
 def test_dynamo_items_with_expires_at_carry_the_ttl_attribute(aws: None) -> None:
     ddb = boto3.resource("dynamodb", region_name=REGION)
-    ddb.create_table(
-        TableName="ttl-codec_jobs",
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
+    create_tables(ddb, "ttl-codec_jobs")
     t = DynamoTableStore("ttl-", resource=ddb).table("codec_jobs")
     t.put("inf-1", "job", {"task_token": "tok", "expires_at": 1_900_000_000})
     raw = ddb.Table("ttl-codec_jobs").get_item(Key={"pk": "inf-1", "sk": "job"})["Item"]

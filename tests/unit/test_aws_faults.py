@@ -21,6 +21,7 @@ from sightline import keys
 from sightline.config import reset_settings
 from sightline.models import Video, VideoStatus
 from sightline_local.recovery import ReplayContext, redrive_failed_executions, replay_dead_letters
+from tests.support.aws import create_tables
 
 REGION = "us-east-1"
 TENANT = "acme/plaza"
@@ -129,19 +130,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     with mock_aws():
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
         ddb = boto3.client("dynamodb", region_name=REGION)
-        for table in ("videos", "manifests", "events", "idempotency"):
-            ddb.create_table(
-                TableName=f"{prefix}{table}",
-                BillingMode="PAY_PER_REQUEST",
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-            )
+        create_tables(
+            ddb, *(f"{prefix}{t}" for t in ("videos", "manifests", "events", "idempotency"))
+        )
         sfn = boto3.client("stepfunctions", region_name=REGION)
         arn = sfn.create_state_machine(
             name=f"ingest-{suffix}",

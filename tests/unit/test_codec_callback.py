@@ -30,6 +30,7 @@ from sightline.services.codec_client import (
 )
 from sightline.services.pipeline import _reason, encode_inference_id
 from tests.conftest import EVENTS_DIR
+from tests.support.aws import create_tables
 from tests.support.fakes import FakeCodec, RecordingTaskTokens
 from tests.support.media import synth_video
 
@@ -281,18 +282,7 @@ def limiter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         return
     with mock_aws():
         ddb = boto3.resource("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
+        create_tables(ddb, TABLE)
         yield DynamoTenantLimiter(TABLE, resource=ddb, now=lambda: clock["t"]), clock
 
 
@@ -382,19 +372,9 @@ def test_aws_path_from_invoke_endpoint_async_to_send_task_success() -> None:
         s3 = boto3.client("s3", region_name=region)
         s3.create_bucket(Bucket="awspath-data")
         ddb = boto3.resource("dynamodb", region_name=region)
-        for name in ("videos", "manifests", "codec_jobs", "tenant_limits"):
-            ddb.create_table(
-                TableName=f"awspath-{name}",
-                BillingMode="PAY_PER_REQUEST",
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-            )
+        create_tables(
+            ddb, *(f"awspath-{n}" for n in ("videos", "manifests", "codec_jobs", "tenant_limits"))
+        )
         blobs = S3BlobStore("awspath-data", client=s3)
         tables = DynamoTableStore("awspath-", resource=ddb)
         runtime = boto3.client("sagemaker-runtime", region_name=region)

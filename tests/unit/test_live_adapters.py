@@ -23,6 +23,7 @@ from sightline.adapters.local_tables import SqliteTableStore
 from sightline.errors import Conflict, TransientError
 from sightline.ports import Fragment
 from sightline.services.cameras import split_by_fragments
+from tests.support.aws import create_tables
 from tests.support.media import synth_video
 
 ARN = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/dock/1700000000000"
@@ -52,18 +53,7 @@ def test_update_with_expect_is_a_compare_and_set(store: str, tmp_path: Path) -> 
     with mock_aws():
         if store == "dynamodb":
             ddb = boto3.resource("dynamodb", region_name="us-east-1")
-            ddb.create_table(
-                TableName="t-cameras",
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_tables(ddb, "t-cameras")
             table = DynamoTableStore("t-", resource=ddb).table("cameras")
         else:
             table = SqliteTableStore(tmp_path / "db.sqlite").table("cameras")
